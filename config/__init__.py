@@ -1,0 +1,1 @@
+"""Settings and data files: directory, escalation policy, flows, texts."""

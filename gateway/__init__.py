@@ -1,0 +1,1 @@
+"""Msaada domain: models, cases, registrations and the conversation engine."""

@@ -1,0 +1,174 @@
+"""The names flows may use: actions, guards and option sources (validators live apart).
+
+This is where flows meet the database; each function takes the message's Context and the
+Conversation, and none knows which channel it serves.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from gateway.cases import NewCase, submit
+from gateway.engine import Context, Conversation, Registry
+from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
+from gateway.places import country_name
+from gateway.validators import VALIDATORS
+
+CITIES_PER_MISSION = 4  # the rest are typed with "Other"; menus stay short
+
+
+def person_for(ctx: Context) -> Person | None:
+    """The person this number belongs to, with their registration (looked up once a message)."""
+    if "person" not in ctx.cache:
+        ctx.cache["person"] = find_person(ctx.services.db(), ctx.phone)
+    return ctx.cache["person"]
+
+
+def find_person(session, phone: str) -> Person | None:
+    return session.scalar(select(Person).join(PersonPhone).where(PersonPhone.phone == phone)
+                          .options(selectinload(Person.registration)))
+
+
+def language_for(services, phone: str) -> str:
+    person = find_person(services.db(), phone)
+    return person.language if person else "en"
+
+
+# --- SOS ---------------------------------------------------------------------------------------
+
+def prefill_location(ctx: Context, convo: Conversation) -> None:
+    """A registered person is not asked where they are: their registration says."""
+    person = person_for(ctx)
+    if person and person.registration:
+        convo.answers.update(country=person.registration.country, city=person.registration.city)
+
+
+def open_sos_case(ctx: Context, convo: Conversation) -> dict:
+    answers = convo.answers
+    person = person_for(ctx)
+    case = submit(ctx.services, NewCase(
+        kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,
+        channel=ctx.channel, country=answers.get("country"), city=answers.get("city"),
+        discreet=answers.get("contact") == "discreet", description=ctx.extras.get("description"),
+        person_id=person.id if person else None, source_key=ctx.extras.get("source_key"),
+    ))
+    if case.discreet:
+        return {"text": "sos.done_discreet", "reference": case.reference}
+    mission = ctx.services.directory.mission(case.mission_id)
+    if mission is None:
+        return {"text": "sos.done_centre", "reference": case.reference}
+    return {"text": "sos.done", "reference": case.reference, "mission": mission.name}
+
+
+# --- registration and drafts -------------------------------------------------------------------
+
+def no_draft(ctx: Context, convo: Conversation) -> bool:
+    """True unless a registration was left half-way in an earlier session."""
+    draft = ctx.services.db().scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == "register"))
+    return draft is None or (draft.session is not None and draft.session == ctx.extras.get("session_id"))
+
+
+def resume_draft(ctx: Context, convo: Conversation) -> dict | None:
+    draft = ctx.services.db().scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
+    if draft is None or draft.step not in ctx.services.engine.flows[convo.flow].steps:
+        return None
+    convo.answers = dict(draft.answers)
+    return {"goto": draft.step}
+
+
+def save_draft(ctx: Context, convo: Conversation) -> None:
+    values = {"step": convo.step, "answers": dict(convo.answers), "session": ctx.extras.get("session_id"),
+              "updated_at": utcnow()}
+    db = ctx.services.db
+    for _ in range(2):  # a concurrent first insert makes the second try an update
+        try:
+            with db.transaction() as session:
+                draft = session.scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
+                if draft is None:
+                    session.add(Draft(phone=ctx.phone, flow=convo.flow, **values))
+                else:
+                    for key, value in values.items():
+                        setattr(draft, key, value)
+            return
+        except IntegrityError:
+            continue
+
+
+def discard_draft(ctx: Context, convo: Conversation) -> None:
+    with ctx.services.db.transaction() as session:
+        session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
+
+
+def save_registration(ctx: Context, convo: Conversation) -> dict:
+    answers = convo.answers
+    fields = {k: answers.get(k) for k in ("full_name", "id_number", "country", "city", "employer_name",
+                                          "employer_phone", "job_type", "agency", "next_of_kin_name",
+                                          "next_of_kin_phone")}
+    with ctx.services.db.transaction() as session:
+        person = ensure_person(session, ctx.phone, convo.lang)
+        registration = person.registration or Registration(person=person)
+        for key, value in fields.items():
+            setattr(registration, key, value)
+        registration.consent_at, registration.channel = utcnow(), ctx.channel
+        session.add(registration)
+        session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
+    ctx.cache.pop("person", None)
+    return {"name": fields["full_name"].split()[0][:20]}
+
+
+def ensure_person(session, phone: str, language: str = "en") -> Person:
+    person = find_person(session, phone)
+    if person is None:
+        person = Person(language=language)
+        person.phones.append(PersonPhone(phone=phone))
+        session.add(person)
+    return person
+
+
+# --- check my case, language --------------------------------------------------------------------
+
+def list_cases(ctx: Context, convo: Conversation) -> dict:
+    person = person_for(ctx)
+    phones = {ctx.phone} | {p.phone for p in person.phones} if person else {ctx.phone}
+    cases = ctx.services.db().scalars(select(Case).where(Case.phone.in_(phones))
+                                      .order_by(Case.created_at.desc(), Case.id.desc()).limit(3)).all()
+    if not cases:
+        return {"text": "check_case.none"}
+    lines = [f"{c.reference}: {ctx.texts.get(convo.lang, 'case_status.' + c.status.value)}" for c in cases]
+    return {"text": "check_case.list", "cases": "\n".join(lines)}
+
+
+def set_language(ctx: Context, convo: Conversation) -> None:
+    convo.lang = convo.answers.get("language") or "en"
+    with ctx.services.db.transaction() as session:
+        ensure_person(session, ctx.phone, convo.lang).language = convo.lang
+    ctx.cache.pop("person", None)
+
+
+# --- option sources ------------------------------------------------------------------------------
+
+def countries(ctx: Context, convo: Conversation) -> list[tuple[str, str]]:
+    options = []
+    for code in ctx.services.directory.countries():
+        key = f"countries.{code}"
+        options.append((code, ctx.texts.get(convo.lang, key) if ctx.texts.has(key) else country_name(code)))
+    return options
+
+
+def cities(ctx: Context, convo: Conversation) -> list[tuple[str, str]]:
+    country = convo.answers.get("country")
+    names = [city for m in ctx.services.directory.missions if m.country == country
+             for city in m.cities[:CITIES_PER_MISSION]]
+    return [(name, name) for name in names]
+
+
+REGISTRY = Registry(
+    actions={"prefill_location": prefill_location, "open_sos_case": open_sos_case,
+             "resume_draft": resume_draft, "save_draft": save_draft, "discard_draft": discard_draft,
+             "save_registration": save_registration, "list_cases": list_cases, "set_language": set_language},
+    validators=VALIDATORS,
+    sources={"countries": countries, "cities": cities},
+    guards={"no_draft": no_draft},
+)

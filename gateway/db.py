@@ -1,0 +1,103 @@
+"""The database connection: one engine per process, one session per request or job."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+
+class Database:
+    """Owns the engine and a thread-local session.
+
+    The engine is rebuilt after a fork (RQ forks a work horse per job, gunicorn forks its
+    workers), because pooled connections must never be shared between processes.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self._pid: int | None = None
+        self._engine: Engine | None = None
+        self.session = scoped_session(sessionmaker(expire_on_commit=False), scopefunc=self._scope)
+
+    def _scope(self):
+        return (os.getpid(), threading.get_ident())
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                self._engine.dispose(close=False)  # leave the parent's connections alone
+            self._engine = _create_engine(self.url)
+            self._pid = os.getpid()
+            self.session.configure(bind=self._engine)
+        return self._engine
+
+    def __call__(self) -> Session:
+        """The current session, bound to this process's engine."""
+        self.engine  # noqa: B018 - makes sure the session is bound here
+        return self.session()
+
+    def remove(self) -> None:
+        """End the current session (end of a request or a job)."""
+        self.session.remove()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session that commits when the block ends and rolls back on error."""
+        session = self()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Take the write lock at BEGIN so concurrent writers queue instead of failing mid-way.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the web and the worker read while one writes; NORMAL is safe in WAL mode.
+    dbapi_connection.isolation_level = None  # transactions are begun by the "begin" listener
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` with the Alembic migrations."""
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(config, revision)

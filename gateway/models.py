@@ -1,0 +1,259 @@
+"""The database: people, registrations, cases and their timeline, the outbox, the directory.
+
+SQLAlchemy 2 typed models. Every time is stored in UTC. Statuses are string enums so that
+the database holds readable words.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; use gateway.models.utcnow()")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def _enum(cls: type[enum.Enum]) -> SAEnum:
+    return SAEnum(cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e],
+                  validate_strings=True)
+
+
+class CaseKind(str, enum.Enum):
+    DISTRESS = "distress"
+    MISSING_PERSON = "missing_person"
+    DEATH = "death"
+    AGENCY_COMPLAINT = "agency_complaint"
+
+
+class CaseStatus(str, enum.Enum):
+    OPEN = "open"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Priority(str, enum.Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 is the most urgent."""
+        return list(Priority).index(self)
+
+
+class MessageStatus(str, enum.Enum):
+    PENDING = "pending"  # written, not yet handed to a provider
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # deliberately not sent (discreet mode)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Person(Base):
+    """Someone who reached us. A person may have several numbers and a registration."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    phones: Mapped[list[PersonPhone]] = relationship(back_populates="person", cascade="all, delete-orphan")
+    registration: Mapped[Registration | None] = relationship(back_populates="person", uselist=False)
+
+
+class PersonPhone(Base):
+    __tablename__ = "person_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="phones")
+
+
+class Registration(Base):
+    """The diaspora registry entry of a person, given with their consent."""
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    id_number: Mapped[str] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))
+    city: Mapped[str] = mapped_column(String(80))
+    employer_name: Mapped[str | None] = mapped_column(String(120))
+    employer_phone: Mapped[str | None] = mapped_column(String(20))
+    job_type: Mapped[str | None] = mapped_column(String(40))
+    agency: Mapped[str | None] = mapped_column(String(120))
+    next_of_kin_name: Mapped[str | None] = mapped_column(String(120))
+    next_of_kin_phone: Mapped[str | None] = mapped_column(String(20))
+    consent_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="registration")
+
+
+class Draft(Base):
+    """Answers of a flow that was left mid-way, so the next dial can resume it."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    flow: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(40))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    session: Mapped[str | None] = mapped_column(String(120))  # the session that last wrote it
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("uq_drafts_phone_flow", "phone", "flow", unique=True),)
+
+
+class Mission(Base):
+    """An embassy or consulate, loaded from the directory file."""
+
+    __tablename__ = "missions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    cities: Mapped[list[str]] = mapped_column(default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order in the directory file
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Officer(Base):
+    """A number in the directory: who it belongs to and at which escalation level it is called.
+
+    scope is "response_centre", "state_department", "regulator" or "mission" (with mission_id).
+    """
+
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"))
+    level: Mapped[int] = mapped_column(Integer)
+
+    mission: Mapped[Mission | None] = relationship()
+
+
+class Case(Base):
+    """A distress case or report, from the first message to its resolution."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind))
+    category: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[Priority] = mapped_column(_enum(Priority))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(80))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    channel: Mapped[str] = mapped_column(String(16))
+    # What raised it, e.g. "ussd:<sessionId>": a provider's retry finds the case instead of a new one.
+    source_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # the number that raised it
+    discreet: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"), index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    ack_deadline: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    resolved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    mission: Mapped[Mission | None] = relationship()
+    person: Mapped[Person | None] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id",
+                                                   cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),)
+
+
+class CaseEvent(Base):
+    """One line of a case's timeline: who did what, when, through which channel."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(24))  # opened, message_in, message_out, escalated, ...
+    actor: Mapped[str] = mapped_column(String(80))  # a phone, a user, or "system"
+    channel: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class OutboundMessage(Base):
+    """The outbox: every message we must send, written in the same transaction as its cause."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    recipient: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(16), default="sms")
+    body: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(16))  # alert, reply, notice
+    level: Mapped[int | None] = mapped_column(Integer)
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),)

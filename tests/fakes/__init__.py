@@ -1,0 +1,1 @@
+"""Local HTTP servers that imitate the providers' APIs. The real SDKs are pointed at them."""

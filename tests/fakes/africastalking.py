@@ -1,0 +1,52 @@
+"""Africa's Talking's SMS API (POST /version1/messaging), as the official SDK sees it.
+
+Behaviours for `script`: "ok" (default), ("status", code, name) a per-recipient failure,
+("http", status) an HTTP error, ("sleep", seconds) a slow answer, then ok.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+from tests.fakes.server import FakeServer, Recorded
+
+
+class FakeAfricasTalking(FakeServer):
+    def __init__(self):
+        super().__init__()
+        self.ids = itertools.count(1)
+
+    def respond(self, recorded: Recorded, behaviour) -> tuple[int, str, bytes]:
+        if recorded.path != "/version1/messaging":
+            return 404, "text/plain", b"not found"
+        if recorded.headers.get("apiKey") is None or recorded.form.get("username") is None:
+            return 401, "text/plain", b"The supplied authentication is invalid"
+        behaviour = behaviour or "ok"
+        if isinstance(behaviour, tuple) and behaviour[0] == "http":
+            return behaviour[1], "text/plain", b"Internal Server Error"
+        if isinstance(behaviour, tuple) and behaviour[0] == "sleep":
+            time.sleep(behaviour[1])
+        recipients = []
+        for number in recorded.form.get("to", "").split(","):
+            if isinstance(behaviour, tuple) and behaviour[0] == "status":
+                recipients.append({"statusCode": behaviour[1], "number": number, "status": behaviour[2],
+                                   "cost": "0", "messageId": "None"})
+            else:
+                recipients.append({"statusCode": 101, "number": number, "status": "Success",
+                                   "cost": "KES 0.8000", "messageId": f"ATXid_{next(self.ids)}"})
+        sent = sum(r["statusCode"] == 101 for r in recipients)
+        payload = {"SMSMessageData": {"Message": f"Sent to {sent}/{len(recipients)} Total Cost: KES 0.8000",
+                                      "Recipients": recipients}}
+        # The SDK parses JSON only when the content type is exactly application/json.
+        return 201, "application/json", json.dumps(payload).encode()
+
+    def messages(self) -> list[dict]:
+        """What was sent: one dict per recipient with `to`, `message` and `from`."""
+        out = []
+        for r in self.requests:
+            if r.path == "/version1/messaging":
+                for number in r.form.get("to", "").split(","):
+                    out.append({"to": number, "message": r.form.get("message"), "from": r.form.get("from")})
+        return out

@@ -1,0 +1,210 @@
+"""USSD journeys replayed as Africa's Talking sends them, in English and Kiswahili.
+
+Each journey is a list of (input, expected) pairs: `expected` is a text key whose text (in the
+journey's language) must be on the screen, or END for the closing screen. The Dialler checks
+every screen is `CON`/`END`, text/plain and at most 182 characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.models import Case, CaseKind, Draft, OutboundMessage, Person, Priority, Registration
+
+END = "END"
+
+
+@dataclass
+class Journey:
+    name: str
+    steps: list[tuple[str, str]]  # the first input is the first request's whole text
+
+
+REGISTRATION = [
+    ("", "main.menu"), ("2", "register.full_name"), ("Achieng Otieno", "register.id_number"),
+    ("A1234567", "register.country"), ("1", "register.city"), ("1", "register.employer_name"),
+    ("Abdullah Al Saud", "register.employer_phone"), ("0551234567", "register.job_type"),
+    ("1", "register.agency"), ("Global Jobs Ltd", "register.next_of_kin_name"),
+    ("Mary Otieno", "register.next_of_kin_phone"), ("0722000111", "register.consent"), ("1", END),
+]
+
+JOURNEYS = [
+    Journey("sos in Jeddah, may contact", [
+        ("", "main.menu"), ("1", "sos.category"), ("1", "sos.country"), ("1", "sos.city"),
+        ("5", "sos.contact"), ("1", END)]),
+    Journey("sos discreet, typed city alias", [
+        ("", "main.menu"), ("1", "sos.category"), ("3", "sos.country"), ("1", "sos.city"),
+        ("9", "sos.city_other"), ("Jiddah", "sos.contact"), ("2", END)]),
+    Journey("sos in a country without a mission", [
+        ("", "main.menu"), ("1", "sos.category"), ("6", "sos.country"), ("9", "sos.country_other"),
+        ("Ethiopia", "sos.city_other"), ("Addis Ababa", "sos.contact"), ("1", END)]),
+    Journey("sos with the category menu paged", [
+        ("", "main.menu"), ("1", "sos.category"), ("98", "sos.category.lost_documents"), ("0", "sos.category"),
+        ("98", "sos.category.other"), ("9", "sos.country"), ("2", "sos.city"), ("1", "sos.contact"),
+        ("1", END)]),
+    Journey("wrong answers re-prompt with a hint", [
+        ("", "main.menu"), ("7", "hint.menu"), ("1", "sos.category"), ("abc", "hint.menu"),
+        ("2", "sos.country"), ("9", "sos.country_other"), ("Narnia", "hint.country"),
+        ("Qatar", "sos.city"), ("1", "sos.contact"), ("3", "hint.menu"), ("2", END)]),
+    Journey("dial string *384*1*1*1# goes straight to the country", [
+        ("1*1", "sos.country"), ("2", "sos.city"), ("2", "sos.contact"), ("1", END)]),
+    Journey("dial string *384*1*1# goes straight to SOS", [("1", "sos.category"), ("4", "sos.country")]),
+    Journey("registration", REGISTRATION),
+    Journey("registration declined", REGISTRATION[:-1] + [("2", END)]),
+    Journey("check my case with none", [("", "main.menu"), ("3", END)]),
+    Journey("language menu", [("", "main.menu"), ("4", "language.choose"), ("9", "hint.menu")]),
+]
+
+
+def speak(dial, lang: str) -> None:
+    """Choose the journey's language first, as a person would (main menu 4)."""
+    if lang == "sw":
+        session = dial()
+        session.start()
+        session.send("4")
+        assert session.send("2").startswith("CON Msaada - usaidizi")
+
+
+def run(dial, services, journey: Journey, lang: str):
+    texts = services.texts
+    session = dial()
+    screens = []
+    for i, (value, expected) in enumerate(journey.steps):
+        screen = session.start(value) if i == 0 else session.send(value)
+        screens.append(screen)
+        if expected == END:
+            assert screen.startswith("END "), (journey.name, value, screen)
+        else:
+            assert screen.startswith("CON "), (journey.name, value, screen)
+            assert texts.get(lang, expected) in screen, (journey.name, value, expected, screen)
+    return session, screens
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+@pytest.mark.parametrize("journey", JOURNEYS, ids=lambda j: j.name)
+def test_journey(dial, services, journey, lang):
+    speak(dial, lang)
+    run(dial, services, journey, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_sos_opens_a_case_with_its_alerts(dial, services, lang):
+    speak(dial, lang)
+    session, screens = run(dial, services, JOURNEYS[0], lang)
+    db = services.db()
+    case = db.scalar(select(Case))
+    assert (case.kind, case.category, case.priority) == (CaseKind.DISTRESS, "physical_abuse", Priority.CRITICAL)
+    assert (case.country, case.city, case.mission_id, case.discreet) == ("SA", "Jeddah", "sa-jeddah", False)
+    assert (case.channel, case.phone) == ("ussd", "+254712345678")
+    assert screens[-1] == "END " + services.texts.get(lang, "sos.done", reference=case.reference,
+                                                      mission="Consulate of Kenya, Jeddah")
+    recipients = sorted(m.recipient for m in db.scalars(select(OutboundMessage)))
+    assert recipients == ["+254700000100", "+966500000201"]
+    assert case.ack_deadline is not None and case.events[0].kind == "opened"
+
+
+def test_discreet_sos_with_typed_alias_reaches_jeddah(dial, services):
+    session, screens = run(dial, services, JOURNEYS[1], "en")
+    case = services.db().scalar(select(Case))
+    assert (case.city, case.mission_id, case.discreet, case.category) == ("Jeddah", "sa-jeddah", True, "unpaid_wages")
+    assert case.reference in screens[-1] and "not contact this phone" in screens[-1]
+
+
+def test_country_without_mission_alerts_the_response_centre_only(dial, services):
+    session, screens = run(dial, services, JOURNEYS[2], "en")
+    case = services.db().scalar(select(Case))
+    assert (case.country, case.city, case.mission_id) == ("ET", "Addis Ababa", None)
+    assert [m.recipient for m in services.db().scalars(select(OutboundMessage))] == ["+254700000100"]
+    assert screens[-1] == "END " + services.texts.get("en", "sos.done_centre", reference=case.reference)
+
+
+def test_a_retried_last_request_opens_no_second_case(dial, services, client):
+    session, screens = run(dial, services, JOURNEYS[0], "en")
+    again = session._post()
+    assert again == screens[-1]
+    services.redis.flushdb()  # even with the session state gone, the source key holds
+    assert session._post().startswith("END ")
+    assert services.db().scalar(select(func.count(Case.id))) == 1
+
+
+def test_registration_is_stored_with_consent(dial, services):
+    run(dial, services, JOURNEYS[7], "en")
+    db = services.db()
+    reg = db.scalar(select(Registration))
+    assert (reg.full_name, reg.id_number, reg.country, reg.city) == ("Achieng Otieno", "A1234567", "SA", "Riyadh")
+    assert (reg.employer_name, reg.employer_phone, reg.job_type) == ("Abdullah Al Saud", "+966551234567", "domestic")
+    assert (reg.agency, reg.next_of_kin_name, reg.next_of_kin_phone) == ("Global Jobs Ltd", "Mary Otieno",
+                                                                        "+254722000111")
+    assert reg.consent_at is not None and reg.channel == "ussd"
+    assert db.scalar(select(func.count(Draft.id))) == 0
+
+
+def test_declined_registration_keeps_nothing(dial, services):
+    run(dial, services, JOURNEYS[8], "en")
+    db = services.db()
+    assert db.scalar(select(func.count(Registration.id))) == 0
+    assert db.scalar(select(func.count(Draft.id))) == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_registration_dropped_midway_resumes_on_the_next_dial(dial, services, lang):
+    speak(dial, lang)
+    texts = services.texts
+    first = dial()
+    first.start()
+    for value in ["2", "Achieng Otieno", "A1234567", "2"]:  # ... country UAE, then the line drops
+        first.send(value)
+    assert texts.get(lang, "register.city") in first.last
+    second = dial()
+    assert texts.get(lang, "main.resume") in second.start()
+    assert texts.get(lang, "register.city") in second.send("1")
+    for value in REGISTRATION[5:]:
+        second.send(value[0])
+    assert second.last.startswith("END ")
+    reg = services.db().scalar(select(Registration))
+    assert (reg.full_name, reg.country, reg.city) == ("Achieng Otieno", "AE", "Abu Dhabi")
+
+
+def test_resume_screen_keeps_sos_one_key_away(dial, services):
+    first = dial()
+    first.start()
+    first.send("2")
+    first.send("Achieng Otieno")
+    second = dial()
+    second.start()
+    assert services.texts.get("en", "sos.category") in second.send("2")
+
+
+def test_registered_person_is_asked_only_what_and_contact(dial, services):
+    run(dial, services, JOURNEYS[7], "en")
+    session = dial()
+    session.start()
+    assert "What is happening?" in session.send("1")
+    assert services.texts.get("en", "sos.contact") in session.send("2")
+    assert session.send("1").startswith("END ")
+    case = services.db().scalar(select(Case))
+    person = services.db().scalar(select(Person))
+    assert (case.country, case.city, case.mission_id, case.person_id) == ("SA", "Riyadh", "sa-riyadh", person.id)
+
+
+def test_check_my_case_lists_the_cases_of_this_number(dial, services):
+    run(dial, services, JOURNEYS[0], "en")
+    reference = services.db().scalar(select(Case.reference))
+    session = dial()
+    session.start()
+    screen = session.send("3")
+    assert screen.startswith("END Your cases:") and reference in screen
+    assert "officers alerted" in screen
+    other = dial(phone="+254733000000")
+    other.start()
+    assert reference not in other.send("3")
+
+
+def test_language_choice_is_remembered(dial, services):
+    speak(dial, "sw")
+    session = dial()
+    assert session.start().startswith("CON Msaada - usaidizi")
+    assert services.db().scalar(select(Person.language)) == "sw"
