@@ -144,9 +144,8 @@ def _sms_routes(value: str | None, at: dict, tw: dict) -> tuple[tuple[str, str],
         return (("", "console"),)
     routes = []
     for part in value.split(","):
-        prefix, _, provider = part.strip().rpartition("=")
-        prefix = "" if prefix in ("", "*") else prefix.strip()
-        provider = provider.strip()
+        prefix, _, provider = (x.strip() for x in part.strip().rpartition("="))
+        prefix = "" if prefix in ("", "*") else prefix
         if provider not in PROVIDERS:
             raise SettingsError(f"SMS_PROVIDER: unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
         if prefix and not (prefix.startswith("+") and prefix[1:].isdigit()):

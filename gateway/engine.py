@@ -33,6 +33,7 @@ class Screen:
     text: str
     options: list[tuple[str, str]] = field(default_factory=list)  # (number, label)
     end: bool = False
+    hint: str | None = None  # why the last answer was refused; shown before the text if it fits
 
 
 @dataclass
@@ -123,13 +124,10 @@ class Engine:
         """The current step shown again, with a hint first when the last answer was refused."""
         ctx.texts = self.texts
         step = self.flows[convo.flow].steps[convo.step]
-        text = self._prompt(convo, step)
-        if hint:
-            text = self.texts.get(convo.lang, hint) + "\n" + text
         options = []
         if step.kind == "menu":
             options = [(str(i), label) for i, (_, label, _) in enumerate(self.options(step, ctx, convo), 1)]
-        return Screen(text, options)
+        return Screen(self._prompt(convo, step), options, hint=self.texts.get(convo.lang, hint) if hint else None)
 
     def options(self, step: Step, ctx: Context, convo: Conversation) -> list[tuple[str, str, str | None]]:
         """The menu's options as (value, label, next)."""

@@ -53,6 +53,7 @@ def answer(services, request: Request) -> str:
             return saved["final"]
         convo, page = Conversation.from_dict(saved["convo"]), saved["page"]
         screen = engine.screen(convo, ctx)
+        screen.hint = saved.get("hint")  # the pages as the person saw them
     for value in inputs:
         shown = pages(screen, texts.get(convo.lang, "common.more"), texts.get(convo.lang, "common.back"))
         if value.strip() == MORE and page + 1 < len(shown):
@@ -65,7 +66,8 @@ def answer(services, request: Request) -> str:
         if screen.end:
             break
     body = pages(screen, texts.get(convo.lang, "common.more"), texts.get(convo.lang, "common.back"))[page]
-    state = {"phone": request.phone, "text": request.text, "convo": convo.to_dict(), "page": page}
+    state = {"phone": request.phone, "text": request.text, "convo": convo.to_dict(), "page": page,
+             "hint": screen.hint}
     if screen.end:
         state["final"] = body
     _save(services, request.session_id, state)

@@ -14,14 +14,26 @@ MORE, BACK = "98", "0"
 
 
 def pages(screen: Screen, more: str, back: str, limit: int = LIMIT) -> list[str]:
-    """The screen's pages, each "CON ..." and at most `limit` characters."""
+    """The screen's pages, each "CON ..." and at most `limit` characters.
+
+    A hint goes before the prompt when the first page still holds the prompt and an option
+    with it; otherwise the hint is left out (the prompt alone says what to do).
+    """
     if screen.end:
         return [_cut("END " + screen.text, limit)]
-    lines = [f"{number}. {label}" for number, label in screen.options]
-    whole = "CON " + "\n".join([screen.text, *lines])
+    if screen.hint:
+        with_hint = _paged(f"{screen.hint}\n{screen.text}", screen.options, more, back, limit)
+        if len(with_hint[0]) <= limit:
+            return with_hint
+    return _paged(screen.text, screen.options, more, back, limit)
+
+
+def _paged(text: str, options: list[tuple[str, str]], more: str, back: str, limit: int) -> list[str]:
+    lines = [f"{number}. {label}" for number, label in options]
+    whole = "CON " + "\n".join([text, *lines])
     if len(whole) <= limit:
         return [whole]
-    result, current, first = [], ["CON " + screen.text], True
+    result, current, first = [], ["CON " + text], True
     more_line, back_line = f"{MORE}. {more}", f"{BACK}. {back}"
     for line in lines:
         footer = [more_line] if first else [back_line, more_line]
