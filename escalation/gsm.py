@@ -9,6 +9,7 @@ BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 EXTENDED = set("^{}\\[~]|€\f")  # each costs two septets
+ALPHABET = BASIC | EXTENDED
 REPLACEMENTS = {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\u00a0": " "}
 
 
@@ -36,6 +37,8 @@ def segments(text: str) -> int:
 
 def to_gsm7(text: str) -> str:
     """`text` in the GSM-7 alphabet: accents dropped, quotes and dashes plain, the rest '?'."""
+    if set(text) <= ALPHABET:
+        return text
     out = []
     for char in text:
         char = REPLACEMENTS.get(char, char)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from escalation.gsm import fit
 from gateway.places import country_name
 
@@ -16,21 +18,23 @@ CATEGORY_LABELS = {
 }
 
 
-def place(case) -> str:
-    parts = [p for p in (case.city, country_name(case.country) if case.country else None) if p]
+def place(case: Mapping) -> str:
+    parts = [p for p in (case["city"], country_name(case["country"]) if case["country"] else None) if p]
     return ", ".join(parts) or "place unknown"
 
 
-def alert_text(case, mission_name: str | None, directory) -> str:
+def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     """The escalation SMS: reference, category, priority, place, number, how to acknowledge.
 
-    The description goes last so that, when the text must be cut to two parts, only it is cut.
+    `case` holds the case's columns. The description goes last so that, when the text must be
+    cut to two parts, only it is cut.
     """
-    contact = "DISCREET - do not call or SMS them" if case.discreet else "may be contacted"
+    kind, priority, reference = str(case["kind"].value), case["priority"].value, case["reference"]
+    contact = "DISCREET - do not call or SMS them" if case["discreet"] else "may be contacted"
     routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
-    head = (f"{KIND_LABELS.get(case.kind.value, 'CASE')} {case.reference} {case.priority.value.upper()}: "
-            f"{CATEGORY_LABELS.get(case.category, case.category.replace('_', ' '))}. {place(case)}. "
-            f"Tel {case.phone} ({contact}). To: {routed}. Reply ACK {case.reference}")
-    if case.description:
-        head += f". Says: {case.description}"
-    return fit(head, parts=2)
+    text = (f"{KIND_LABELS.get(kind, 'CASE')} {reference} {priority.upper()}: "
+            f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "
+            f"Tel {case['phone']} ({contact}). To: {routed}. Reply ACK {reference}")
+    if case["description"]:
+        text += f". Says: {case['description']}"
+    return fit(text, parts=2)

@@ -10,12 +10,17 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 
-def dispatch(services, message_ids: list[int]) -> bool:
-    """Enqueue delivery of `message_ids` (already committed). False when the queue is away."""
+def dispatch(services, message_ids: list[int], pipeline=None) -> bool:
+    """Enqueue delivery of `message_ids` (already committed). False when the queue is away.
+
+    With a Redis `pipeline`, the job is only added to it: the caller executes the pipeline
+    (a webhook does, together with its session state, in one round trip).
+    """
     if not message_ids:
         return True
     try:
-        services.queue.enqueue("escalation.jobs.deliver", list(message_ids), result_ttl=0, failure_ttl=86400)
+        services.queue.enqueue("escalation.jobs.deliver", list(message_ids), result_ttl=0, failure_ttl=86400,
+                               pipeline=pipeline)
     except RedisError as exc:
         log.warning("queue unavailable, %d message(s) left for the sweeper: %s", len(message_ids), exc)
         return False

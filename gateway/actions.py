@@ -13,17 +13,18 @@ from sqlalchemy.orm import selectinload
 from gateway.cases import NewCase, submit
 from gateway.engine import Context, Conversation, Registry
 from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
+from gateway.people import Who, who_is
 from gateway.places import country_name
 from gateway.validators import VALIDATORS
 
 CITIES_PER_MISSION = 4  # the rest are typed with "Other"; menus stay short
 
 
-def person_for(ctx: Context) -> Person | None:
-    """The person this number belongs to, with their registration (looked up once a message)."""
-    if "person" not in ctx.cache:
-        ctx.cache["person"] = find_person(ctx.services.db(), ctx.phone)
-    return ctx.cache["person"]
+def who(ctx: Context) -> Who:
+    """The facts about this number: looked up once a conversation, then carried in its state."""
+    if "who" not in ctx.cache:
+        ctx.cache["who"] = who_is(ctx.services.db, ctx.phone, ctx.extras.get("session_id", ""))
+    return ctx.cache["who"]
 
 
 def find_person(session, phone: str) -> Person | None:
@@ -31,29 +32,23 @@ def find_person(session, phone: str) -> Person | None:
                           .options(selectinload(Person.registration)))
 
 
-def language_for(services, phone: str) -> str:
-    person = find_person(services.db(), phone)
-    return person.language if person else "en"
-
-
 # --- SOS ---------------------------------------------------------------------------------------
 
 def prefill_location(ctx: Context, convo: Conversation) -> None:
     """A registered person is not asked where they are: their registration says."""
-    person = person_for(ctx)
-    if person and person.registration:
-        convo.answers.update(country=person.registration.country, city=person.registration.city)
+    facts = who(ctx)
+    if facts.country:
+        convo.answers.update(country=facts.country, city=facts.city)
 
 
 def open_sos_case(ctx: Context, convo: Conversation) -> dict:
     answers = convo.answers
-    person = person_for(ctx)
     case = submit(ctx.services, NewCase(
         kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,
         channel=ctx.channel, country=answers.get("country"), city=answers.get("city"),
         discreet=answers.get("contact") == "discreet", description=ctx.extras.get("description"),
-        person_id=person.id if person else None, source_key=ctx.extras.get("source_key"),
-    ))
+        person_id=who(ctx).person_id, source_key=ctx.extras.get("source_key"),
+    ), pipeline=ctx.pipeline)
     if case.discreet:
         return {"text": "sos.done_discreet", "reference": case.reference}
     mission = ctx.services.directory.mission(case.mission_id)
@@ -65,32 +60,32 @@ def open_sos_case(ctx: Context, convo: Conversation) -> dict:
 # --- registration and drafts -------------------------------------------------------------------
 
 def no_draft(ctx: Context, convo: Conversation) -> bool:
-    """True unless a registration was left half-way in an earlier session."""
-    draft = ctx.services.db().scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == "register"))
-    return draft is None or (draft.session is not None and draft.session == ctx.extras.get("session_id"))
+    """True unless an earlier session left a registration half-way."""
+    return who(ctx).draft is None
 
 
 def resume_draft(ctx: Context, convo: Conversation) -> dict | None:
-    draft = ctx.services.db().scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
-    if draft is None or draft.step not in ctx.services.engine.flows[convo.flow].steps:
+    """Registration picks up where an earlier session stopped (as it stood when this one began)."""
+    draft = who(ctx).draft
+    if draft is None or draft["step"] not in ctx.services.engine.flows[convo.flow].steps:
         return None
-    convo.answers = dict(draft.answers)
-    return {"goto": draft.step}
+    convo.answers = dict(draft["answers"])
+    return {"goto": draft["step"]}
 
 
 def save_draft(ctx: Context, convo: Conversation) -> None:
-    values = {"step": convo.step, "answers": dict(convo.answers), "session": ctx.extras.get("session_id"),
-              "updated_at": utcnow()}
+    """Keep this session's answers so far, in this session's own draft row."""
+    session_id = ctx.extras.get("session_id") or ctx.phone
+    where = (Draft.phone == ctx.phone, Draft.flow == convo.flow, Draft.session == session_id)
     db = ctx.services.db
     for _ in range(2):  # a concurrent first insert makes the second try an update
         try:
             with db.transaction() as session:
-                draft = session.scalar(select(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
+                draft = session.scalar(select(Draft).where(*where))
                 if draft is None:
-                    session.add(Draft(phone=ctx.phone, flow=convo.flow, **values))
-                else:
-                    for key, value in values.items():
-                        setattr(draft, key, value)
+                    draft = Draft(phone=ctx.phone, flow=convo.flow, session=session_id)
+                    session.add(draft)
+                draft.step, draft.answers, draft.updated_at = convo.step, dict(convo.answers), utcnow()
             return
         except IntegrityError:
             continue
@@ -114,7 +109,7 @@ def save_registration(ctx: Context, convo: Conversation) -> dict:
         registration.consent_at, registration.channel = utcnow(), ctx.channel
         session.add(registration)
         session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
-    ctx.cache.pop("person", None)
+    ctx.cache.pop("who", None)
     return {"name": fields["full_name"].split()[0][:20]}
 
 
@@ -130,8 +125,10 @@ def ensure_person(session, phone: str, language: str = "en") -> Person:
 # --- check my case, language --------------------------------------------------------------------
 
 def list_cases(ctx: Context, convo: Conversation) -> dict:
-    person = person_for(ctx)
-    phones = {ctx.phone} | {p.phone for p in person.phones} if person else {ctx.phone}
+    phones = {ctx.phone}
+    if who(ctx).person_id is not None:
+        phones |= set(ctx.services.db().scalars(select(PersonPhone.phone)
+                                                .where(PersonPhone.person_id == who(ctx).person_id)))
     cases = ctx.services.db().scalars(select(Case).where(Case.phone.in_(phones))
                                       .order_by(Case.created_at.desc(), Case.id.desc()).limit(3)).all()
     if not cases:
@@ -144,7 +141,7 @@ def set_language(ctx: Context, convo: Conversation) -> None:
     convo.lang = convo.answers.get("language") or "en"
     with ctx.services.db.transaction() as session:
         ensure_person(session, ctx.phone, convo.lang).language = convo.lang
-    ctx.cache.pop("person", None)
+    ctx.cache.pop("who", None)
 
 
 # --- option sources ------------------------------------------------------------------------------

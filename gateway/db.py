@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 
@@ -23,6 +23,7 @@ class Database:
         self.url = url
         self._pid: int | None = None
         self._engine: Engine | None = None
+        self._autocommit: Engine | None = None
         self.session = scoped_session(sessionmaker(expire_on_commit=False), scopefunc=self._scope)
 
     def _scope(self):
@@ -31,12 +32,21 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None or self._pid != os.getpid():
-            if self._engine is not None:
-                self._engine.dispose(close=False)  # leave the parent's connections alone
+            for old in (self._engine, self._autocommit):
+                if old is not None:
+                    old.dispose(close=False)  # leave the parent's connections alone
             self._engine = _create_engine(self.url)
+            self._autocommit = _create_engine(self.url, autocommit=True)
             self._pid = os.getpid()
             self.session.configure(bind=self._engine)
         return self._engine
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection for work done in one statement: no BEGIN, no COMMIT, one round trip."""
+        self.engine  # noqa: B018 - rebuilds both engines after a fork
+        with self._autocommit.connect() as conn:
+            yield conn
 
     def __call__(self) -> Session:
         """The current session, bound to this process's engine."""
@@ -46,6 +56,13 @@ class Database:
     def remove(self) -> None:
         """End the current session (end of a request or a job)."""
         self.session.remove()
+
+    def close(self) -> None:
+        """End the session and close every pooled connection (shutting down, tests)."""
+        self.session.remove()
+        for engine in (self._engine, self._autocommit):
+            if engine is not None:
+                engine.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -63,17 +80,21 @@ class Database:
         return self.url.startswith("sqlite")
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, autocommit: bool = False) -> Engine:
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN so concurrent writers queue instead of failing mid-way.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        if not autocommit:
+            # Take the write lock at BEGIN so concurrent writers queue instead of failing mid-way.
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping (a round trip on every checkout): a connection the server dropped fails once,
+    # SQLAlchemy then recycles the whole pool, and callers on the hot path retry.
+    return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

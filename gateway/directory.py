@@ -6,7 +6,9 @@ tables so that cases can point at a mission and officers can be recognised by nu
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pycountry
@@ -53,6 +55,35 @@ class Directory:
     def cities(self, country: str) -> list[str]:
         """Cities served in `country`, in the order of the file."""
         return [city for m in self.missions if m.country == country for city in m.cities]
+
+    @cached_property
+    def city_names(self) -> dict[str | None, dict[str, str]]:
+        """Per country (and None for all), folded city name -> the name as written here."""
+        index: dict[str | None, dict[str, str]] = {None: {}}
+        for mission in self.missions:
+            for city in mission.cities:
+                index.setdefault(mission.country, {})[fold(city)] = city
+                index[None].setdefault(fold(city), city)
+        return index
+
+    @cached_property
+    def folded_aliases(self) -> dict[str, str]:
+        return {fold(k): v for k, v in self.city_aliases.items()}
+
+    @cached_property
+    def mission_for_city(self) -> dict[tuple[str, str], MissionEntry]:
+        """(country, folded city) -> the mission listing that city (the first, if several do)."""
+        index: dict[tuple[str, str], MissionEntry] = {}
+        for mission in self.missions:
+            for city in mission.cities:
+                index.setdefault((mission.country, fold(city)), mission)
+        return index
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, single spaces: the form names are compared in."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join("".join(c if c.isalnum() else " " for c in text.casefold()).split())
 
 
 def load(path: Path) -> Directory:

@@ -9,11 +9,11 @@ alone turns that into a USSD page, an SMS or a WhatsApp reply. The engine keeps 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.flows import Flow, FlowError, Step
-from gateway.places import fold
+from gateway.directory import fold
 from gateway.texts import Texts
 
 MAX_HOPS = 50  # steps walked without showing anything; more means a loop in the flows
@@ -47,7 +47,8 @@ class Conversation:
     ended: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"flow": self.flow, "step": self.step, "lang": self.lang, "answers": self.answers,
+                "ended": self.ended}
 
     @classmethod
     def from_dict(cls, data: dict) -> Conversation:
@@ -64,6 +65,7 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. a WhatsApp location
     cache: dict[str, Any] = field(default_factory=dict)  # per-message lookups (the person, ...)
     texts: Texts | None = None
+    pipeline: Any = None  # a Redis pipeline the channel executes after replying (queue hand-offs)
 
 
 @dataclass
@@ -86,8 +88,12 @@ class Engine:
         convo = Conversation(flow=flow, lang=lang)
         return convo, self._go(convo, "@" + flow, ctx)
 
-    def reply(self, convo: Conversation, text: str, ctx: Context) -> tuple[Conversation, Screen]:
-        """Take one answer to the current step and move on."""
+    def reply(self, convo: Conversation, text: str, ctx: Context, replaying: bool = False) -> tuple[Conversation, Screen]:
+        """Take one answer to the current step and move on.
+
+        `replaying` is for answers already taken by an earlier request of the session (USSD
+        replays its whole text): the flow's on_answer hook (e.g. saving a draft) is skipped.
+        """
         if convo.ended:
             return self.start(ctx, convo.lang)
         ctx.texts = self.texts
@@ -116,7 +122,7 @@ class Engine:
         else:  # action and end steps never wait for input
             return self.start(ctx, convo.lang)
         screen = self._go(convo, target, ctx)
-        if flow.on_answer and convo.flow == flow.name and not convo.ended:
+        if flow.on_answer and not replaying and convo.flow == flow.name and not convo.ended:
             self.registry.actions[flow.on_answer](ctx, convo)
         return convo, screen
 

@@ -131,19 +131,23 @@ class Registration(Base):
 
 
 class Draft(Base):
-    """Answers of a flow that was left mid-way, so the next dial can resume it."""
+    """Answers of a flow that was left mid-way, so the next session can resume it.
+
+    One row per session: a session resumes the newest draft of an earlier session, and
+    whatever it writes itself never changes what it resumed from (its requests replay alike).
+    """
 
     __tablename__ = "drafts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20))
     flow: Mapped[str] = mapped_column(String(40))
+    session: Mapped[str] = mapped_column(String(120))
     step: Mapped[str] = mapped_column(String(40))
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    session: Mapped[str | None] = mapped_column(String(120))  # the session that last wrote it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("uq_drafts_phone_flow", "phone", "flow", unique=True),)
+    __table_args__ = (Index("uq_drafts_phone_flow_session", "phone", "flow", "session", unique=True),)
 
 
 class Mission(Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -9,6 +11,7 @@ class InvalidPhone(ValueError):
     """The text is not a phone number we can reach."""
 
 
+@lru_cache(maxsize=65536)  # the same numbers come back with every message of a session
 def normalise(raw: str, default_region: str = "KE") -> str:
     """Return `raw` as E.164, reading national numbers as Kenyan by default.
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import unicodedata
 
 import pycountry
 
-from gateway.directory import Directory
+from gateway.directory import Directory, fold
 
 # Names people use that pycountry does not know, in English and Kiswahili.
 COUNTRY_ALIASES = {
@@ -20,12 +19,6 @@ COUNTRY_ALIASES = {
 }
 
 
-def fold(text: str) -> str:
-    """Lower case, no accents, single spaces: the form we compare names in."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join("".join(c if c.isalnum() else " " for c in text.casefold()).split())
-
-
 def resolve_country(text: str, directory: Directory) -> str | None:
     """The ISO alpha-2 code for a typed country (or a known city's country), else None."""
     key = fold(text)
@@ -34,7 +27,7 @@ def resolve_country(text: str, directory: Directory) -> str | None:
     if key in COUNTRY_ALIASES:
         return COUNTRY_ALIASES[key]
     for m in directory.missions:  # "Dubai" typed as the country
-        if key in {fold(c) for c in m.cities} or key == fold(m.name):
+        if (m.country, key) in directory.mission_for_city or key == fold(m.name):
             return m.country
     if len(key) in (2, 3) and key.isalpha():
         country = pycountry.countries.get(alpha_2=key.upper()) or pycountry.countries.get(alpha_3=key.upper())
@@ -56,16 +49,14 @@ def resolve_country(text: str, directory: Directory) -> str | None:
 def resolve_city(text: str, country: str | None, directory: Directory) -> str:
     """The directory's spelling of a typed city when we know it, else the text tidied up."""
     key = fold(text)
-    aliases = {fold(k): v for k, v in directory.city_aliases.items()}
-    if key in aliases:
-        return aliases[key]
-    known = directory.cities(country) if country else [c for m in directory.missions for c in m.cities]
-    by_key = {fold(c): c for c in known}
-    if key in by_key:
-        return by_key[key]
-    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.8)
+    if key in directory.folded_aliases:
+        return directory.folded_aliases[key]
+    known = directory.city_names.get(country if country else None) or {}
+    if key in known:
+        return known[key]
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.8)
     if close:
-        return by_key[close[0]]
+        return known[close[0]]
     return " ".join(text.split()).title()[:80]
 
 

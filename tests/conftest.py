@@ -113,6 +113,7 @@ def database_url(request, tmp_path):
     url = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL lock_timeout = '20s'"))  # a leaked transaction fails loudly
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -145,8 +146,7 @@ def app(settings):
         directory_module.sync(session, services.directory)
     services.db.remove()
     yield app
-    services.db.remove()
-    services.db.engine.dispose()
+    services.db.close()
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def case_like(**changes):
                   priority=Priority.CRITICAL, city="Jeddah", country="SA", phone="+254712345678",
                   discreet=False, description=None)
     values.update(changes)
-    return Case(**values)
+    return values
 
 
 def test_alert_text_carries_what_an_officer_needs():
@@ -207,4 +207,4 @@ def test_outbox_survives_a_failed_enqueue(env, tmp_path, dial, run_worker, capfd
         assert out.count("[console sms] to +966500000201: SOS KE-") == 1
     finally:
         server.stop()
-        services.db.engine.dispose()
+        services.db.close()

@@ -108,9 +108,14 @@ def client_factory(env, tmp_path):
     from app import create_app
     from config.settings import Settings
 
+    apps = []
+
     def make():
-        return create_app(Settings.from_env(env, instance_path=tmp_path / "instance")).test_client()
-    return make
+        apps.append(create_app(Settings.from_env(env, instance_path=tmp_path / "instance")))
+        return apps[-1].test_client()
+    yield make
+    for app in apps:
+        app.extensions["msaada"].db.close()
 
 
 # --- the end-of-session notice ------------------------------------------------------------------

@@ -19,14 +19,14 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=False),
     sa.Column('flow', sa.String(length=40), nullable=False),
+    sa.Column('session', sa.String(length=120), nullable=False),
     sa.Column('step', sa.String(length=40), nullable=False),
     sa.Column('answers', sa.JSON(), nullable=False),
-    sa.Column('session', sa.String(length=120), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('drafts', schema=None) as batch_op:
-        batch_op.create_index('uq_drafts_phone_flow', ['phone', 'flow'], unique=True)
+        batch_op.create_index('uq_drafts_phone_flow_session', ['phone', 'flow', 'session'], unique=True)
 
     op.create_table('missions',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -206,6 +206,6 @@ def downgrade() -> None:
 
     op.drop_table('missions')
     with op.batch_alter_table('drafts', schema=None) as batch_op:
-        batch_op.drop_index('uq_drafts_phone_flow')
+        batch_op.drop_index('uq_drafts_phone_flow_session')
 
     op.drop_table('drafts')
