@@ -13,9 +13,13 @@ from flask import Flask, jsonify
 from config.settings import Settings, SettingsError
 from gateway import services as services_module
 from gateway.flows import FlowError
+from gateway.sms.africastalking import bp as sms_africastalking
+from gateway.sms.twilio import bp as sms_twilio
 from gateway.ussd.africastalking import bp as ussd_africastalking
+from gateway.whatsapp.twilio import bp as whatsapp_twilio
 
-BLUEPRINTS = [ussd_africastalking]  # adding a channel: add its blueprint here
+# Adding a channel: add its blueprint here.
+BLUEPRINTS = [ussd_africastalking, sms_africastalking, sms_twilio, whatsapp_twilio]
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -43,12 +43,14 @@ class Settings:
     twilio_sms_from: str | None
     twilio_whatsapp_from: str | None
     twilio_api_base_url: str | None
+    twilio_whatsapp_template_sid: str | None  # a Meta-approved template for messages after 24 h
     directory_file: Path
     escalation_policy_file: Path
     data_keys: tuple[str, ...]
     api_tokens: tuple[str, ...]
     instance_path: Path
     session_ttl: int = 300  # seconds a USSD session's state is kept in Redis
+    chat_session_ttl: int = 1800  # idle seconds before an SMS/WhatsApp conversation starts afresh
     simulator: bool = False
 
     @classmethod
@@ -104,6 +106,7 @@ class Settings:
             twilio_sms_from=tw["TWILIO_SMS_FROM"],
             twilio_whatsapp_from=tw["TWILIO_WHATSAPP_FROM"],
             twilio_api_base_url=(tw["TWILIO_API_BASE_URL"] or "").rstrip("/") or None,
+            twilio_whatsapp_template_sid=get("TWILIO_WHATSAPP_TEMPLATE_SID"),
             directory_file=_file("DIRECTORY_FILE", get("DIRECTORY_FILE"), CONFIG_DIR / "directory.yaml"),
             escalation_policy_file=_file("ESCALATION_POLICY_FILE", get("ESCALATION_POLICY_FILE"),
                                          CONFIG_DIR / "escalation.yaml"),
@@ -111,8 +114,14 @@ class Settings:
             api_tokens=_list(get("API_TOKENS")),
             instance_path=instance,
             session_ttl=_int("SESSION_TTL", get("SESSION_TTL") or "300", 30, 86400),
+            chat_session_ttl=_int("CHAT_SESSION_TTL", get("CHAT_SESSION_TTL") or "1800", 60, 7 * 86400),
             simulator=_bool("SIMULATOR", get("SIMULATOR") or "0"),
         )
+
+    @property
+    def whatsapp_ready(self) -> bool:
+        """Whether WhatsApp messages can be sent through Twilio (replies in TwiML need none of it)."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
 
     def provider_for(self, phone: str) -> str:
         """The provider that sends to `phone` (E.164), by the longest matching route prefix."""

@@ -53,7 +53,7 @@ def claim(db, message_ids: list[int]) -> list[OutboundMessage]:
 
 def send_one(services, message: OutboundMessage) -> int:
     """Hand one claimed message to its provider and record what happened. 1 if sent."""
-    provider = services.providers.for_recipient(message.recipient)
+    provider = services.providers.for_message(message.recipient, message.channel)
     error = None
     try:
         result = provider.send(message.recipient, message.body, message.channel)

@@ -1,12 +1,17 @@
-"""Outbound providers behind one small interface: `send(message) -> SendResult`.
+"""Outbound providers behind one small interface: `send(recipient, body, channel) -> SendResult`.
 
 - console: prints the message in the worker's output (the outbox row is the record); the
   default when no provider credentials are set.
 - africastalking: the official SDK; AT_API_BASE_URL points it at another host.
+- twilio: the official SDK, SMS and WhatsApp; TWILIO_API_BASE_URL points it at another host.
+
+Channels: "sms", "whatsapp" (a free-form message inside WhatsApp's 24-hour window) and
+"whatsapp_template" (the configured template, for messages we start after it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
@@ -96,6 +101,53 @@ class AfricasTalkingProvider:
         return SendResult(provider_id=first.get("messageId"), status="sent")
 
 
+# Twilio error codes that no retry will mend: bad or unreachable number, opted out, no template.
+TWILIO_PERMANENT = {21211, 21214, 21408, 21610, 21612, 21614, 63003, 63016, 63024}
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(self, settings, timeout: float = 10):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout))
+        if settings.twilio_api_base_url:
+            # The SDK has no base-URL option; its paths (/2010-04-01/Accounts/...) stay as they are.
+            self.client.api.base_url = settings.twilio_api_base_url
+        self.settings = settings
+        self.status_callback = f"{settings.public_base_url}/twilio/status" if settings.public_base_url else None
+
+    def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        s = self.settings
+        if channel == "sms":
+            fields = {"to": recipient, "from_": s.twilio_sms_from, "body": body}
+        else:
+            fields = {"to": f"whatsapp:{recipient}", "from_": f"whatsapp:{s.twilio_whatsapp_from}"}
+            if channel == "whatsapp_template":
+                # Outside the 24-hour window only an approved template may start the conversation.
+                fields.update(content_sid=s.twilio_whatsapp_template_sid,
+                              content_variables=json.dumps({"1": body[:1000]}))
+            else:
+                fields["body"] = body
+        if self.status_callback:
+            fields["status_callback"] = self.status_callback
+        try:
+            message = self.client.messages.create(**fields)
+        except TwilioRestException as exc:
+            retryable = exc.status >= 500 or exc.status == 429 or (exc.code or 0) not in TWILIO_PERMANENT
+            raise SendError(f"twilio: {exc.status} {exc.code}: {str(exc.msg)[:200]}", retryable=retryable) from None
+        except (TwilioException, requests.RequestException, OSError) as exc:
+            raise SendError(f"twilio: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if message.status in ("failed", "undelivered"):
+            raise SendError(f"twilio: {message.status} {message.error_code}", retryable=False)
+        return SendResult(provider_id=message.sid, status="sent")
+
+
 class Providers:
     """Picks the provider for each recipient from the SMS_PROVIDER routes."""
 
@@ -104,8 +156,12 @@ class Providers:
         self._built: dict[str, Provider] = {}
         self.console_stream = console_stream
 
-    def for_recipient(self, recipient: str) -> Provider:
-        return self.get(self.settings.provider_for(recipient.removeprefix("whatsapp:")))
+    def for_message(self, recipient: str, channel: str = "sms") -> Provider:
+        """WhatsApp goes through Twilio (or the console when Twilio is not set up); SMS follows
+        the SMS_PROVIDER routes."""
+        if channel.startswith("whatsapp"):
+            return self.get("twilio" if self.settings.whatsapp_ready else "console")
+        return self.get(self.settings.provider_for(recipient))
 
     def get(self, name: str) -> Provider:
         if name not in self._built:
@@ -116,4 +172,6 @@ class Providers:
         s = self.settings
         if name == "africastalking":
             return AfricasTalkingProvider(s.at_username, s.at_api_key, s.at_sender_id, s.at_api_base_url)
+        if name == "twilio":
+            return TwilioProvider(s)
         return ConsoleProvider(self.console_stream)

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from gateway.cases import NewCase, submit
+from gateway.cases import Changes, NewCase, submit, update_case
 from gateway.engine import Context, Conversation, Registry
 from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
 from gateway.people import Who, who_is
@@ -42,13 +42,25 @@ def prefill_location(ctx: Context, convo: Conversation) -> None:
 
 
 def open_sos_case(ctx: Context, convo: Conversation) -> dict:
+    """Open the case, or complete the one an SOS keyword opened at the start of this flow."""
     answers = convo.answers
+    if answers.get("case_id"):
+        case = update_case(ctx.services, answers["case_id"], Changes(
+            category=answers.get("category"), country=answers.get("country"), city=answers.get("city"),
+            latitude=answers.get("latitude"), longitude=answers.get("longitude"),
+            discreet=answers.get("contact") == "discreet"), ctx.phone, ctx.channel, pipeline=ctx.pipeline)
+        return _sos_done(ctx, case)
     case = submit(ctx.services, NewCase(
         kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,
         channel=ctx.channel, country=answers.get("country"), city=answers.get("city"),
         discreet=answers.get("contact") == "discreet", description=ctx.extras.get("description"),
         person_id=who(ctx).person_id, source_key=ctx.extras.get("source_key"),
+        latitude=answers.get("latitude"), longitude=answers.get("longitude"),
     ), pipeline=ctx.pipeline)
+    return _sos_done(ctx, case)
+
+
+def _sos_done(ctx: Context, case) -> dict:
     if case.discreet:
         return {"text": "sos.done_discreet", "reference": case.reference}
     mission = ctx.services.directory.mission(case.mission_id)
@@ -108,9 +120,23 @@ def save_registration(ctx: Context, convo: Conversation) -> dict:
             setattr(registration, key, value)
         registration.consent_at, registration.channel = utcnow(), ctx.channel
         session.add(registration)
+        if answers.get("other_phone") and answers["other_phone"] != ctx.phone:
+            link_phone(session, person, answers["other_phone"])
         session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
     ctx.cache.pop("who", None)
     return {"name": fields["full_name"].split()[0][:20]}
+
+
+def link_phone(session, person: Person, phone: str) -> None:
+    """Make `phone` one of `person`'s numbers. A number already known only as an unregistered
+    caller joins this person; a number registered to someone else stays theirs."""
+    owner = find_person(session, phone)
+    if owner is None:
+        person.phones.append(PersonPhone(phone=phone))
+    elif owner.id != person.id and owner.registration is None:
+        for number in owner.phones:
+            if number.phone == phone:
+                number.person = person
 
 
 def ensure_person(session, phone: str, language: str = "en") -> Person:

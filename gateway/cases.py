@@ -153,9 +153,12 @@ def submit(services, new: NewCase, pipeline=None) -> Opened:
     db = services.db
     for _ in range(3):
         try:
-            # PostgreSQL writes it all in one statement, atomic on its own; SQLite in a transaction.
-            with db.autocommit() if not db.is_sqlite else db.engine.begin() as conn:
-                case, alert_ids = open_case(conn, services, new)
+            if db.is_sqlite:  # in the request's own transaction: SQLite has one writer at a time
+                with db.transaction() as session:
+                    case, alert_ids = open_case(session.connection(), services, new)
+            else:  # one statement, atomic on its own: no BEGIN/COMMIT round trips
+                with db.autocommit() as conn:
+                    case, alert_ids = open_case(conn, services, new)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 continue  # the server dropped a pooled connection: nothing was committed, go again
@@ -169,3 +172,81 @@ def submit(services, new: NewCase, pipeline=None) -> Opened:
         dispatch(services, alert_ids, pipeline)
         return case
     raise RuntimeError(f"could not open a case for {new.source_key or new.phone}")
+
+
+OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)
+
+
+def open_case_of(session, phones: set[str]) -> Case | None:
+    """The newest case still open that was raised from any of `phones`."""
+    return session.scalar(select(Case).where(Case.phone.in_(phones), Case.status.in_(OPEN_STATUSES))
+                          .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
+
+
+@dataclass
+class Changes:
+    """What a later message adds to a case. None leaves a field as it is."""
+
+    category: str | None = None
+    country: str | None = None
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    discreet: bool | None = None
+    description: str | None = None
+
+
+def update_case(services, case_id: int, changes: Changes, actor: str, channel: str, pipeline=None) -> Case:
+    """Apply what the person told us later (the rest of an SOS, a location, a repeat SOS).
+
+    The priority only ever rises. When the place now points at a mission that was not alerted
+    yet, its duty numbers get the level-1 alert too (once: the idempotency key sees to it).
+    """
+    from escalation.outbox import dispatch
+
+    directory, policy = services.directory, services.policy
+    now = utcnow()
+    with services.db.transaction() as session:
+        case = session.get(Case, case_id, with_for_update=True)
+        done = {}
+        if changes.category and changes.category != case.category:
+            priority = policy.priority(changes.category)
+            if case.category in ("other", "incomplete_sos") or priority.rank < case.priority.rank:
+                done["category"] = case.category = changes.category
+            if priority.rank < case.priority.rank:
+                case.priority = priority
+                case.ack_deadline = min(case.ack_deadline or now, case.created_at + policy.ack_within(priority))
+                done["priority"] = priority.value
+        for name in ("country", "city", "latitude", "longitude", "discreet"):
+            value = getattr(changes, name)
+            if value is not None and value != getattr(case, name):
+                setattr(case, name, value)
+                done[name] = value
+        if changes.description:
+            case.description = f"{case.description}\n{changes.description}" if case.description else changes.description
+            done["description"] = changes.description
+        new_alerts = []
+        mission = match_mission(directory, case.country, case.city)
+        if mission and mission.id != case.mission_id and case.status != CaseStatus.RESOLVED:
+            done["mission"] = case.mission_id = mission.id
+            sent = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
+            body = alert_text(_columns(case), mission.name, directory)
+            for phone in mission.phones:
+                if phone not in sent:
+                    new_alerts.append(OutboundMessage(
+                        case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
+                        level=max(case.escalation_level, 1), idempotency_key=f"alert:{case.id}:{phone}:1:0"))
+            session.add_all(new_alerts)
+        if done:
+            case.updated_at = now
+            session.add(CaseEvent(case_id=case.id, at=now, kind="updated", actor=actor, channel=channel,
+                                  data={k: v for k, v in done.items() if k != "description"},
+                                  text=changes.description))
+        session.flush()
+        alert_ids = [a.id for a in new_alerts]
+    dispatch(services, alert_ids, pipeline)
+    return case
+
+
+def _columns(case: Case) -> dict:
+    return {c.name: getattr(case, c.key) for c in Case.__table__.columns}

@@ -126,6 +126,18 @@ class Engine:
             self.registry.actions[flow.on_answer](ctx, convo)
         return convo, screen
 
+    def reply_location(self, convo: Conversation, place: dict, ctx: Context) -> tuple[Conversation, Screen] | None:
+        """A shared location as the answer to the current step, if the step takes one.
+
+        `place` holds what the location says (country, city, latitude, longitude); None when
+        the step does not take a location.
+        """
+        step = self.flows[convo.flow].steps.get(convo.step) if not convo.ended else None
+        if step is None or not step.location:
+            return None
+        convo.answers.update({k: v for k, v in place.items() if v is not None})
+        return convo, self._go(convo, step.location, ctx)
+
     def screen(self, convo: Conversation, ctx: Context, hint: str | None = None) -> Screen:
         """The current step shown again, with a hint first when the last answer was refused."""
         ctx.texts = self.texts
@@ -133,7 +145,8 @@ class Engine:
         options = []
         if step.kind == "menu":
             options = [(str(i), label) for i, (_, label, _) in enumerate(self.options(step, ctx, convo), 1)]
-        return Screen(self._prompt(convo, step), options, hint=self.texts.get(convo.lang, hint) if hint else None)
+        return Screen(self._prompt(convo, step, ctx.channel), options,
+                      hint=self.texts.get(convo.lang, hint) if hint else None)
 
     def options(self, step: Step, ctx: Context, convo: Conversation) -> list[tuple[str, str, str | None]]:
         """The menu's options as (value, label, next)."""
@@ -146,8 +159,15 @@ class Engine:
             found.append((OTHER, self.texts.get(convo.lang, "common.other"), None))
         return found
 
-    def _prompt(self, convo: Conversation, step: Step) -> str:
-        return self.texts.get(convo.lang, step.text or f"{convo.flow}.{step.name}")
+    def _prompt(self, convo: Conversation, step: Step, channel: str = "") -> str:
+        return self.texts.get(convo.lang, self.text_key(step.text or f"{convo.flow}.{step.name}", channel))
+
+    def text_key(self, key: str, channel: str) -> str:
+        """A channel may word a text its own way: key@whatsapp, then key@chat (SMS and WhatsApp)."""
+        for variant in (f"{key}@{channel}", f"{key}@chat" if channel in ("sms", "whatsapp") else None):
+            if variant and self.texts.has(variant):
+                return variant
+        return key
 
     def _go(self, convo: Conversation, target: str, ctx: Context) -> Screen:
         """Walk from `target` to the next step that shows something."""
@@ -177,7 +197,7 @@ class Engine:
             if step.kind == "end":
                 result = (self.registry.actions[step.action](ctx, convo) if step.action else None) or {}
                 convo.ended = True
-                key = result.get("text") or step.text or f"{convo.flow}.{step.name}"
+                key = self.text_key(result.get("text") or step.text or f"{convo.flow}.{step.name}", ctx.channel)
                 values = {k: v for k, v in result.items() if k not in ("goto", "text")}
                 return Screen(self.texts.get(convo.lang, key, **values), end=True)
             return self.screen(convo, ctx)

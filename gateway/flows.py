@@ -11,6 +11,8 @@ A flow is a set of named steps. A step is one of:
 
 ``next`` names a step of the same flow, or ``@flow`` for another flow's first step. A step may
 be skipped: ``skip_if: answered`` (its ``save`` is already known) or ``skip_if: <guard>``.
+A step with ``location: <step>`` also takes a shared location (WhatsApp), which fills in country,
+city and coordinates at once and goes to that step.
 Prompts live in config/locales/<lang>.yaml under ``<flow>.<step>``, option labels under
 ``<flow>.<step>.<value>``; flows hold no text and know nothing of channels.
 """
@@ -49,6 +51,7 @@ class Step:
     validate: str | None = None
     action: str | None = None
     skip_if: str | None = None
+    location: str | None = None  # where a shared location leads (it answers country and city)
     text: str | None = None  # a text key; defaults to <flow>.<step>
 
 
@@ -95,13 +98,15 @@ def _step(flow: str, name: str, raw: dict) -> Step:
         if not isinstance(opt, dict) or "value" not in opt:
             raise FlowError(f"{flow}.{name}.options[{i}]: an option needs a value")
         options.append(Option(str(opt["value"]), opt.get("next"), opt.get("label")))
-    known = {"type", "next", "save", "options", "options_from", "other", "validate", "action", "skip_if", "text"}
+    known = {"type", "next", "save", "options", "options_from", "other", "validate", "action", "skip_if",
+             "location", "text"}
     unknown = set(raw) - known
     if unknown:
         raise FlowError(f"{flow}.{name}: unknown keys {sorted(unknown)}")
     return Step(name=name, kind=kind, next=raw.get("next"), save=raw.get("save"), options=tuple(options),
                 options_from=raw.get("options_from"), other=raw.get("other"), validate=raw.get("validate"),
-                action=raw.get("action"), skip_if=raw.get("skip_if"), text=raw.get("text"))
+                action=raw.get("action"), skip_if=raw.get("skip_if"), location=raw.get("location"),
+                text=raw.get("text"))
 
 
 def check_flows(flows: dict[str, Flow], *, actions, validators, sources, guards) -> list[str]:
@@ -160,4 +165,6 @@ def check_flows(flows: dict[str, Flow], *, actions, validators, sources, guards)
                 problems.append(f"{at}: unknown guard {step.skip_if!r}")
             if step.skip_if and not target_ok(flow, step.next):
                 problems.append(f"{at}: a step that may be skipped needs a next")
+            if step.location and not target_ok(flow, step.location):
+                problems.append(f"{at}: location {step.location!r} does not exist")
     return problems

@@ -100,6 +100,8 @@ class PersonPhone(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
+    # STOP: no non-essential messages to this number. Never silences a distress case.
+    opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="phones")
@@ -261,3 +263,26 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),)
+
+
+class InboundMessage(Base):
+    """Every chat message received, stored before it is answered. (provider, provider_id) is
+    unique, so a provider's retry of the same message is recognised and answered alike."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(16))  # sms, whatsapp
+    phone: Mapped[str] = mapped_column(String(20))
+    to: Mapped[str | None] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # location, media, profile name
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    reply: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("uq_inbound_provider_id", "provider", "provider_id", unique=True),
+                      Index("ix_inbound_phone_channel_time", "phone", "channel", "received_at"))

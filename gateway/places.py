@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import math
+from functools import lru_cache
+from pathlib import Path
 
 import pycountry
+import yaml
 
 from gateway.directory import Directory, fold
 
@@ -65,3 +69,37 @@ def country_name(code: str | None) -> str:
         return "unknown country"
     country = pycountry.countries.get(alpha_2=code)
     return getattr(country, "common_name", None) or (country.name if country else code)
+
+
+CITY_RADIUS_KM = 60
+COUNTRY_RADIUS_KM = 400
+PLACES_FILE = Path(__file__).resolve().parent.parent / "config" / "places.yaml"
+
+
+@lru_cache(maxsize=1)
+def known_places() -> tuple[tuple[str, str, float, float], ...]:
+    """(country, city, latitude, longitude) of every city in config/places.yaml."""
+    data = yaml.safe_load(PLACES_FILE.read_text(encoding="utf-8")) or {}
+    return tuple((country, city, float(lat), float(lon))
+                 for country, cities in data.items() for city, (lat, lon) in cities.items())
+
+
+def place_of(latitude: float, longitude: float) -> tuple[str | None, str | None]:
+    """(country, city) of a shared location: the nearest known city's, if it is near enough."""
+    best = min(known_places(), key=lambda p: _km(latitude, longitude, p[2], p[3]), default=None)
+    if best is None:
+        return None, None
+    distance = _km(latitude, longitude, best[2], best[3])
+    if distance <= CITY_RADIUS_KM:
+        return best[0], best[1]
+    if distance <= COUNTRY_RADIUS_KM:
+        return best[0], None
+    return None, None
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371 * math.asin(math.sqrt(a))

@@ -126,8 +126,11 @@ def database_url(request, tmp_path):
 def env(database_url, redis_url, tmp_path):
     """The environment a test's app is built from; tests may change it before `app` is used."""
     redis.Redis.from_url(redis_url).flushdb()
+    from tests.channels import TWILIO_TOKEN
+
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test",
-            "DATA_KEYS": "test-key", "MSAADA_INSTANCE": str(tmp_path / "instance")}
+            "DATA_KEYS": "test-key", "MSAADA_INSTANCE": str(tmp_path / "instance"),
+            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
 
 
 @pytest.fixture

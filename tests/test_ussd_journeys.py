@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from gateway.models import Case, CaseKind, Draft, OutboundMessage, Person, Priority, Registration
+from gateway.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
 
 END = "END"
 
@@ -28,7 +28,8 @@ REGISTRATION = [
     ("A1234567", "register.country"), ("1", "register.city"), ("1", "register.employer_name"),
     ("Abdullah Al Saud", "register.employer_phone"), ("0551234567", "register.job_type"),
     ("1", "register.agency"), ("Global Jobs Ltd", "register.next_of_kin_name"),
-    ("Mary Otieno", "register.next_of_kin_phone"), ("0722000111", "register.consent"), ("1", END),
+    ("Mary Otieno", "register.next_of_kin_phone"), ("0722000111", "register.other_phone"),
+    ("0501234567", "register.consent"), ("1", END),
 ]
 
 JOURNEYS = [
@@ -140,6 +141,8 @@ def test_registration_is_stored_with_consent(dial, services):
                                                                         "+254722000111")
     assert reg.consent_at is not None and reg.channel == "ussd"
     assert db.scalar(select(func.count(Draft.id))) == 0
+    numbers = set(db.scalars(select(PersonPhone.phone).where(PersonPhone.person_id == reg.person_id)))
+    assert numbers == {"+254712345678", "+966501234567"}  # the Saudi SIM is the same person
 
 
 def test_declined_registration_keeps_nothing(dial, services):

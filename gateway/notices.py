@@ -1,0 +1,66 @@
+"""Telling the person about their case, on the channel they used, unless they asked for silence.
+
+USSD users hear back by SMS. WhatsApp users hear back on WhatsApp: free text inside the 24 hours
+after their last message, the configured template after that, and SMS when there is no template.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from gateway.models import Case, CaseKind, InboundMessage, OutboundMessage, PersonPhone, utcnow
+from gateway.people import who_is
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def notify(session, services, case: Case, key: str, **values) -> OutboundMessage | None:
+    """Add an outbox row telling the person `key` (a text key) about `case`; None if discreet.
+
+    The caller commits and then dispatches the row.
+    """
+    if case.discreet:
+        return None
+    if case.kind != CaseKind.DISTRESS and session.scalar(
+            select(PersonPhone.opted_out_at).where(PersonPhone.phone == case.phone)) is not None:
+        return None  # STOP silences everything but distress cases
+    language = who_is(services.db, case.phone).language
+    body = services.texts.get(language, key, reference=case.reference, **values)
+    count = session.scalar(select(func.count(OutboundMessage.id)).where(
+        OutboundMessage.case_id == case.id, OutboundMessage.purpose == "notice"))
+    message = OutboundMessage(case_id=case.id, recipient=case.phone, channel=channel_for(session, services, case),
+                              body=body, purpose="notice", idempotency_key=f"notice:{case.id}:{key}:{count}")
+    session.add(message)
+    return message
+
+
+def channel_for(session, services, case: Case) -> str:
+    if case.channel != "whatsapp":
+        return "sms"
+    last = session.scalar(select(func.max(InboundMessage.received_at)).where(
+        InboundMessage.phone == case.phone, InboundMessage.channel == "whatsapp"))
+    if last is not None and utcnow() - last < WHATSAPP_WINDOW:
+        return "whatsapp"
+    return "whatsapp_template" if services.settings.twilio_whatsapp_template_sid else "sms"
+
+
+def send_reply(services, phone: str, channel: str, text: str, key: str) -> None:
+    """Send a chat reply through the outbox (Africa's Talking answers no webhook with text).
+
+    `key` names what is being answered, so a provider's retry queues no second reply.
+    """
+    from escalation.outbox import dispatch
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with services.db.transaction() as session:
+            message = OutboundMessage(recipient=phone, channel=channel, body=text, purpose="reply",
+                                      idempotency_key=f"reply:{key}")
+            session.add(message)
+            session.flush()
+            message_id = message.id
+    except IntegrityError:
+        return  # already queued by the first delivery of this message
+    dispatch(services, [message_id])

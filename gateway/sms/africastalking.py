@@ -1,0 +1,45 @@
+"""Africa's Talking SMS: incoming messages and delivery reports.
+
+AT answers nothing in the webhook's response: replies go out through the outbox.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from escalation.delivery import record
+from gateway.chat import Message, receive
+from gateway.models import MessageStatus
+from gateway.notices import send_reply
+from gateway.webhooks import BadRequest, check_at_token, phone, plain, refusing, required
+
+bp = Blueprint("sms_africastalking", __name__)
+
+STATUSES = {"Success": MessageStatus.DELIVERED, "Sent": MessageStatus.SENT, "Submitted": MessageStatus.SENT,
+            "Buffered": MessageStatus.SENT, "Rejected": MessageStatus.FAILED, "Failed": MessageStatus.FAILED,
+            "Expired": MessageStatus.FAILED, "AbsentSubscriber": MessageStatus.FAILED}
+
+
+@bp.post("/sms/africastalking")
+@refusing
+def incoming():
+    services = current_app.extensions["msaada"]
+    check_at_token(services.settings)
+    message = Message(channel="sms", provider="africastalking", provider_id=required("id"),
+                      phone=phone("from"), text=request.form.get("text", "")[:2000], to=request.form.get("to"))
+    reply = receive(services, message)
+    if reply.text:
+        send_reply(services, message.phone, "sms", reply.text, f"africastalking:{message.provider_id}")
+    return plain("OK")
+
+
+@bp.post("/sms/africastalking/delivery")
+@refusing
+def delivery():
+    services = current_app.extensions["msaada"]
+    check_at_token(services.settings)
+    message_id, status = required("id"), required("status")
+    if status not in STATUSES:
+        raise BadRequest(f"status: unknown value {status[:40]!r}")
+    record(services, "africastalking", message_id, STATUSES[status], request.form.get("failureReason") or None)
+    return plain("OK")

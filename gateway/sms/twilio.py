@@ -1,0 +1,42 @@
+"""Twilio SMS: incoming messages (answered in TwiML) and the status callbacks of every message
+we send through Twilio, SMS or WhatsApp. Every request must carry a valid X-Twilio-Signature."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from escalation.delivery import record
+from gateway.chat import Message, receive
+from gateway.models import MessageStatus
+from gateway.webhooks import BadRequest, check_twilio_signature, phone, refusing, required, twiml
+
+bp = Blueprint("sms_twilio", __name__)
+
+STATUSES = {"queued": MessageStatus.SENT, "accepted": MessageStatus.SENT, "scheduled": MessageStatus.SENT,
+            "sending": MessageStatus.SENT, "sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED,
+            "partially_delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ,
+            "failed": MessageStatus.FAILED, "undelivered": MessageStatus.FAILED, "canceled": MessageStatus.FAILED}
+
+
+@bp.post("/sms/twilio")
+@refusing
+def incoming():
+    services = current_app.extensions["msaada"]
+    check_twilio_signature(services.settings)
+    message = Message(channel="sms", provider="twilio", provider_id=required("MessageSid", 80), phone=phone("From"),
+                      text=request.form.get("Body", "")[:2000], to=request.form.get("To"))
+    return twiml(receive(services, message).text)
+
+
+@bp.post("/twilio/status")
+@refusing
+def status():
+    services = current_app.extensions["msaada"]
+    check_twilio_signature(services.settings)
+    sid, value = required("MessageSid", 80), required("MessageStatus")
+    if value not in STATUSES:
+        raise BadRequest(f"MessageStatus: unknown value {value[:40]!r}")
+    error = request.form.get("ErrorCode")
+    detail = " ".join(x for x in (error and f"error {error}", request.form.get("ErrorMessage")) if x) or None
+    record(services, "twilio", sid, STATUSES[value], detail)
+    return Response(status=204)

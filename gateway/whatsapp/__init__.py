@@ -1,0 +1,1 @@
+"""WhatsApp channel: the Twilio adapter."""
