@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def healthz():
         return jsonify(status="ok")
 
-    from gateway.cli import register_cli
+    from gateway.cli import register_channel_cli, register_cli
     register_cli(app)
+    register_channel_cli(app)
     return app

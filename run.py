@@ -48,8 +48,13 @@ def main() -> int:
         children.append((name, process))
 
     base = f"http://localhost:{settings.port}"
-    print(f"\nMsaada is running:\n  USSD webhook  POST {base}/ussd/africastalking\n"
-          f"  health        {base}/healthz\n  Ctrl-C stops everything.\n", flush=True)
+    print(f"\nMsaada is running:\n"
+          f"  USSD          POST {base}/ussd/africastalking  (and /ussd/africastalking/events)\n"
+          f"  SMS           POST {base}/sms/africastalking  {base}/sms/twilio\n"
+          f"  WhatsApp      POST {base}/whatsapp/twilio\n"
+          f"  health        {base}/healthz\n"
+          f"  try WhatsApp  .venv/bin/flask --app app channels whatsapp --from +971501234567 --text SOS\n"
+          f"  Ctrl-C stops everything.\n", flush=True)
 
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

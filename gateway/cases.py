@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from escalation.matching import match_mission
+from escalation.gsm import fit
 from escalation.messages import alert_text
 from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, utcnow
 
@@ -231,11 +232,16 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
             done["mission"] = case.mission_id = mission.id
             sent = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
             body = alert_text(_columns(case), mission.name, directory)
+            level = max(case.escalation_level, 1)
             for phone in mission.phones:
                 if phone not in sent:
                     new_alerts.append(OutboundMessage(
                         case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
-                        level=max(case.escalation_level, 1), idempotency_key=f"alert:{case.id}:{phone}:1:0"))
+                        level=level, idempotency_key=f"alert:{case.id}:{phone}:1:0"))
+            for phone in directory.response_centre_phones:  # they were told "place unknown"
+                new_alerts.append(OutboundMessage(
+                    case_id=case.id, recipient=phone, channel="sms", body=fit("UPDATE " + body), purpose="alert",
+                    level=level, idempotency_key=f"update:{case.id}:{phone}:{mission.id}"))
             session.add_all(new_alerts)
         if done:
             case.updated_at = now
