@@ -104,6 +104,9 @@ def _converse(services, ctx: Context, message: Message) -> tuple[str, int | None
         ctx.extras["session_id"] = f"{message.channel}-{uuid.uuid4().hex[:16]}"
     convo = Conversation.from_dict(state["convo"]) if state else None
     keyword = keywords.parse(message.text) if message.text else None
+    if keyword and keyword[1] and _typing(services, convo) and not (
+            keyword[0] == "sos" or (keyword[0] == "status" and normalise_reference(keyword[1]))):
+        keyword = None  # "Home Care Ltd" typed as an answer is an answer; SOS always interrupts
     if keyword:
         convo, screen, prefix, case_id = _keyword(services, ctx, message, keyword, convo)
     elif convo is not None and not convo.ended:
@@ -159,10 +162,11 @@ def _answer(services, ctx, message, convo):
                                                  "longitude": message.longitude}, ctx)
         if answered:
             return (*answered, None, convo.answers.get("case_id"))
-        attached = _attach(services, ctx, message)
-        return convo, engine.screen(convo, ctx), attached, None
+        attached, case_id = _attach(services, ctx, message)
+        return convo, engine.screen(convo, ctx), attached, case_id
     if not message.text and message.media:
-        return convo, engine.screen(convo, ctx), _attach(services, ctx, message), None
+        attached, case_id = _attach(services, ctx, message)
+        return convo, engine.screen(convo, ctx), attached, case_id
     convo, screen = engine.reply(convo, message.text, ctx)
     return convo, screen, None, convo.answers.get("case_id")
 
@@ -173,21 +177,22 @@ def _fresh(services, ctx, message):
     engine = services.engine
     text = message.text.strip()
     if message.latitude is not None or message.media or (text and not text.isdigit()):
-        attached = _attach(services, ctx, message)
+        attached, case_id = _attach(services, ctx, message)
         if attached:
-            return None, None, attached, None
+            return None, None, attached, case_id
     convo, screen = engine.start(ctx, who(ctx).language)
     if text.isdigit():
         convo, screen = engine.reply(convo, text, ctx)
     return convo, screen, None, None
 
 
-def _attach(services, ctx, message) -> str | None:
+def _attach(services, ctx, message) -> tuple[str | None, int | None]:
     """Add the message to the person's open case: text, media and location on the timeline,
-    a location also as the case's place. The confirmation to send back, or None (no open case)."""
+    a location also as the case's place. The confirmation to send back and the case's id, or
+    (None, None) when there is no open case."""
     case = open_case_of(services.db(), _phones(services, ctx))
     if case is None:
-        return None
+        return None, None
     lang = who(ctx).language
     if message.latitude is not None:
         country, city = place_of(message.latitude, message.longitude)
@@ -199,7 +204,7 @@ def _attach(services, ctx, message) -> str | None:
                               data={k: v for k, v in (("media", message.media), ("latitude", message.latitude),
                                                       ("longitude", message.longitude),
                                                       ("address", message.address)) if v}))
-    return services.texts.get(lang, "chat.added", reference=case.reference)
+    return services.texts.get(lang, "chat.added", reference=case.reference), case.id
 
 
 def _status(services, ctx, rest: str, lang: str) -> str:
@@ -230,6 +235,14 @@ def _phones(services, ctx) -> set[str]:
     if person_id is None:
         return {ctx.phone}
     return {ctx.phone} | set(services.db().scalars(select(PersonPhone.phone).where(PersonPhone.person_id == person_id)))
+
+
+def _typing(services, convo: Conversation | None) -> bool:
+    """Whether the conversation waits for free text (a name, a city...)."""
+    if convo is None or convo.ended:
+        return False
+    step = services.engine.flows[convo.flow].steps.get(convo.step)
+    return step is not None and step.kind == "input"
 
 
 def _language(ctx, convo, swahili: bool) -> str:

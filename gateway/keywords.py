@@ -21,6 +21,8 @@ SWAHILI = {"msaada", "saidia", "nisaidie", "nisaidieni", "tusaidie", "dharura", 
            "simamisha", "sitisha", "anza", "menyu", "mwanzo"}
 _EXACT = {spelling: keyword for keyword, spellings in WORDS.items() for spelling in spellings}
 FUZZY_FROM = 5  # letters; shorter words must be spelled right ("held" is not "help")
+FUZZY_KEYWORDS = ("sos", "status", "lang", "start")  # worth guessing at; "Mwanza" is a city, not MWANZO
+NOT_KEYWORDS = {"saida", "statue", "stats", "states"}  # real words one letter from a keyword
 
 
 def parse(text: str) -> tuple[str, str, bool] | None:
@@ -42,10 +44,10 @@ def parse(text: str) -> tuple[str, str, bool] | None:
 
 
 def _close(word: str) -> str | None:
-    if len(word) < FUZZY_FROM:
+    if len(word) < FUZZY_FROM or word in NOT_KEYWORDS:
         return None
     for spelling, keyword in _EXACT.items():
-        if len(spelling) >= FUZZY_FROM and _near(word, spelling):
+        if keyword in FUZZY_KEYWORDS and len(spelling) >= FUZZY_FROM and _near(word, spelling):
             return keyword
     return None
 

@@ -232,7 +232,7 @@ class CaseEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(24))  # opened, message_in, message_out, escalated, ...
     actor: Mapped[str] = mapped_column(String(80))  # a phone, a user, or "system"
-    channel: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(24))
     text: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -247,7 +247,7 @@ class OutboundMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     recipient: Mapped[str] = mapped_column(String(40))
-    channel: Mapped[str] = mapped_column(String(16), default="sms")
+    channel: Mapped[str] = mapped_column(String(24), default="sms")  # sms, whatsapp, whatsapp_template
     body: Mapped[str] = mapped_column(Text)
     purpose: Mapped[str] = mapped_column(String(16))  # alert, reply, notice
     level: Mapped[int | None] = mapped_column(Integer)

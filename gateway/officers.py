@@ -25,7 +25,7 @@ HELP = "Msaada officer commands: ACK <ref>, NOTE <ref> <text>, RESOLVE <ref> <te
 
 def parse(text: str) -> tuple[str, str | None, str] | None:
     """("ACK", "KE-7F3K2", rest) for a command; the reference is None when it is missing or bad."""
-    match = re.match(r"^\s*([A-Za-z]+)\b\s*(\S*)\s*(.*)$", text or "", re.DOTALL)
+    match = re.match(r"^\s*([A-Za-z]+)\b\s*((?:KE[\s\-]+)?\S*)\s*(.*)$", text or "", re.DOTALL | re.IGNORECASE)
     if not match or match.group(1).upper() not in COMMANDS:
         return None
     return match.group(1).upper(), normalise_reference(match.group(2)), match.group(3).strip()

@@ -39,12 +39,22 @@ def refusing(view):
 
 
 def required(name: str, limit: int = 120) -> str:
-    value = request.form.get(name, "").strip()
+    value = clean(request.form.get(name, "")).strip()
     if not value:
         raise BadRequest(f"{name}: required")
     if len(value) > limit:
         raise BadRequest(f"{name}: too long")
     return value
+
+
+def optional(name: str, limit: int) -> str | None:
+    """A free-text field, cut to what we store; None when absent or blank."""
+    return clean(request.form.get(name, ""))[:limit].strip() or None
+
+
+def clean(text: str) -> str:
+    """Text as a database will take it: NUL characters (some gateways send "@" as one) dropped."""
+    return text.replace("\x00", "")
 
 
 def phone(name: str, prefix: str = "") -> str:

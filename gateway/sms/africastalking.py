@@ -5,13 +5,13 @@ AT answers nothing in the webhook's response: replies go out through the outbox.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 
 from escalation.delivery import record
 from gateway.chat import Message, receive
 from gateway.models import MessageStatus
 from gateway.notices import send_reply
-from gateway.webhooks import BadRequest, check_at_token, phone, plain, refusing, required
+from gateway.webhooks import BadRequest, check_at_token, optional, phone, plain, refusing, required
 
 bp = Blueprint("sms_africastalking", __name__)
 
@@ -25,8 +25,8 @@ STATUSES = {"Success": MessageStatus.DELIVERED, "Sent": MessageStatus.SENT, "Sub
 def incoming():
     services = current_app.extensions["msaada"]
     check_at_token(services.settings)
-    message = Message(channel="sms", provider="africastalking", provider_id=required("id"),
-                      phone=phone("from"), text=request.form.get("text", "")[:2000], to=request.form.get("to"))
+    message = Message(channel="sms", provider="africastalking", provider_id=required("id", 80),
+                      phone=phone("from"), text=optional("text", 2000) or "", to=optional("to", 40))
     reply = receive(services, message)
     if reply.text:
         send_reply(services, message.phone, "sms", reply.text, f"africastalking:{message.provider_id}")
@@ -38,8 +38,8 @@ def incoming():
 def delivery():
     services = current_app.extensions["msaada"]
     check_at_token(services.settings)
-    message_id, status = required("id"), required("status")
+    message_id, status = required("id", 80), required("status")
     if status not in STATUSES:
         raise BadRequest(f"status: unknown value {status[:40]!r}")
-    record(services, "africastalking", message_id, STATUSES[status], request.form.get("failureReason") or None)
+    record(services, "africastalking", message_id, STATUSES[status], optional("failureReason", 200))
     return plain("OK")

@@ -3,12 +3,12 @@ we send through Twilio, SMS or WhatsApp. Every request must carry a valid X-Twil
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
 from escalation.delivery import record
 from gateway.chat import Message, receive
 from gateway.models import MessageStatus
-from gateway.webhooks import BadRequest, check_twilio_signature, phone, refusing, required, twiml
+from gateway.webhooks import BadRequest, check_twilio_signature, optional, phone, refusing, required, twiml
 
 bp = Blueprint("sms_twilio", __name__)
 
@@ -24,7 +24,7 @@ def incoming():
     services = current_app.extensions["msaada"]
     check_twilio_signature(services.settings)
     message = Message(channel="sms", provider="twilio", provider_id=required("MessageSid", 80), phone=phone("From"),
-                      text=request.form.get("Body", "")[:2000], to=request.form.get("To"))
+                      text=optional("Body", 2000) or "", to=optional("To", 40))
     return twiml(receive(services, message).text)
 
 
@@ -36,7 +36,7 @@ def status():
     sid, value = required("MessageSid", 80), required("MessageStatus")
     if value not in STATUSES:
         raise BadRequest(f"MessageStatus: unknown value {value[:40]!r}")
-    error = request.form.get("ErrorCode")
-    detail = " ".join(x for x in (error and f"error {error}", request.form.get("ErrorMessage")) if x) or None
+    error = optional("ErrorCode", 20)
+    detail = " ".join(x for x in (error and f"error {error}", optional("ErrorMessage", 200)) if x) or None
     record(services, "twilio", sid, STATUSES[value], detail)
     return Response(status=204)

@@ -11,7 +11,7 @@ import logging
 from flask import Blueprint, current_app, request
 
 from gateway.ussd.dialog import Request, answer, session_ended
-from gateway.webhooks import check_at_token, phone, plain, refusing, required
+from gateway.webhooks import check_at_token, clean, optional, phone, plain, refusing, required
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ussd_africastalking", __name__)
@@ -23,8 +23,8 @@ def callback():
     services = current_app.extensions["msaada"]
     check_at_token(services.settings)
     req = Request(session_id=required("sessionId"), phone=phone("phoneNumber"),
-                  text=request.form.get("text", ""), service_code=request.form.get("serviceCode", ""),
-                  network_code=request.form.get("networkCode", ""))
+                  text=clean(request.form.get("text", "")), service_code=optional("serviceCode", 40) or "",
+                  network_code=optional("networkCode", 20) or "")
     return plain(answer(services, req))
 
 
@@ -35,7 +35,7 @@ def events():
     check_at_token(services.settings)
     session_id, number = required("sessionId"), phone("phoneNumber")
     status = request.form.get("status", "")
-    case = session_ended(services, session_id, number, request.form.get("input", ""), status)
+    case = session_ended(services, session_id, number, clean(request.form.get("input", "")), status)
     if case is not None:
         log.info("USSD session %s ended (%s) mid-SOS: case %s", session_id, status, case.reference)
     return plain("OK")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from gateway.chat import Message, receive
-from gateway.webhooks import BadRequest, check_twilio_signature, phone, refusing, required, twiml
+from gateway.webhooks import BadRequest, check_twilio_signature, optional, phone, refusing, required, twiml
 
 bp = Blueprint("whatsapp_twilio", __name__)
 MAX_MEDIA = 10
@@ -20,10 +20,10 @@ def incoming():
     latitude, longitude = _coordinates(form.get("Latitude"), form.get("Longitude"))
     message = Message(
         channel="whatsapp", provider="twilio", provider_id=required("MessageSid", 80),
-        phone=phone("From", prefix="whatsapp:"), to=form.get("To"),
-        text=(form.get("Body") or form.get("ButtonPayload") or form.get("ButtonText") or "")[:2000],
-        latitude=latitude, longitude=longitude, address=form.get("Address") or form.get("Label"),
-        media=_media(form), profile_name=(form.get("ProfileName") or "")[:120] or None,
+        phone=phone("From", prefix="whatsapp:"), to=optional("To", 40),
+        text=optional("Body", 2000) or optional("ButtonPayload", 200) or optional("ButtonText", 200) or "",
+        latitude=latitude, longitude=longitude, address=optional("Address", 200) or optional("Label", 200),
+        media=_media(form), profile_name=optional("ProfileName", 120),
     )
     return twiml(receive(services, message).text)
 
@@ -45,5 +45,5 @@ def _media(form) -> list[dict]:
         count = min(int(form.get("NumMedia") or 0), MAX_MEDIA)
     except ValueError:
         raise BadRequest("NumMedia: not a number") from None
-    return [{"url": form.get(f"MediaUrl{i}"), "type": form.get(f"MediaContentType{i}")}
-            for i in range(count) if form.get(f"MediaUrl{i}")]
+    return [{"url": optional(f"MediaUrl{i}", 500), "type": optional(f"MediaContentType{i}", 80)}
+            for i in range(count) if optional(f"MediaUrl{i}", 500)]
