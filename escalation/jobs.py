@@ -1,86 +1,143 @@
-"""RQ jobs. They take ids, never objects, and find their services with `services.current()`.
+"""The delivery job: hand due outbox rows to the providers, a chunk at a time.
 
-`deliver` is safe to run twice: a message is claimed (pending -> sending) in its own committed
-update before the provider is called, so a second run finds nothing left to claim.
+A job drains whatever is due, not only the rows it was enqueued for: under a burst the first
+jobs send everything and the rest find nothing, which is cheap. Each chunk is claimed
+(pending -> sending, committed, `SKIP LOCKED` so that workers never share a row), sent in
+parallel, and its results recorded in one transaction. A row is therefore sent at most once
+per attempt: a rerun job, a second worker or a retried webhook finds nothing left to claim, and
+a worker killed mid-chunk leaves at most one chunk "sending", which the sweeper marks unknown
+rather than send again (the case climbs the ladder instead).
+
+Failures retry with backoff on the routed provider, then go through the other one (failover).
+A send whose outcome is uncertain (the provider stopped answering after receiving it) is not
+repeated: a duplicate alert is worse than the next level being called.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import or_, select, update
 
+from escalation.outbox import kick
 from escalation.providers import SendError
 from gateway import services as services_module
-from gateway.models import Case, CaseEvent, CaseStatus, MessageStatus, OutboundMessage, utcnow
+from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
-BACKOFF = [timedelta(seconds=s) for s in (10, 30, 60, 120, 300)]
+CHUNK = 16  # rows claimed and sent in parallel at once
+TIME_BUDGET = 30  # seconds a job drains before handing over to a fresh job
 
 
-def deliver(message_ids: list[int]) -> int:
-    """Send the pending outbox rows among `message_ids`. Returns how many were sent."""
+def deliver(message_ids: list[int] | None = None) -> int:
+    """Send due pending messages, those of `message_ids` among them. Returns how many were sent."""
     services = services_module.current()
-    db = services.db
+    started, sent = time.monotonic(), 0
     try:
-        claimed = claim(db, message_ids)
-        sent = 0
-        for message in claimed:
-            sent += send_one(services, message)
-        return sent
+        with ThreadPoolExecutor(CHUNK, thread_name_prefix="send") as pool:
+            while True:
+                chunk = claim(services.db, CHUNK)
+                if not chunk:
+                    return sent
+                sent += send_chunk(services, chunk, pool)
+                if time.monotonic() - started > TIME_BUDGET:
+                    kick(services)  # more may be due: a fresh job goes on
+                    return sent
     finally:
-        db.remove()
+        services.db.remove()
 
 
-def claim(db, message_ids: list[int]) -> list[OutboundMessage]:
-    """Move the due, pending rows among `message_ids` to "sending" and return them."""
+def claim(db, limit: int) -> list[OutboundMessage]:
+    """Move up to `limit` due, pending rows to "sending" (oldest first) and return them."""
     now = utcnow()
+    due = (select(OutboundMessage.id)
+           .where(OutboundMessage.status == MessageStatus.PENDING,
+                  or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now))
+           .order_by(OutboundMessage.id).limit(limit).with_for_update(skip_locked=True))
     with db.transaction() as session:
         ids = session.scalars(
-            update(OutboundMessage)
-            .where(OutboundMessage.id.in_(message_ids), OutboundMessage.status == MessageStatus.PENDING,
-                   or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now))
+            update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
             .values(status=MessageStatus.SENDING, attempts=OutboundMessage.attempts + 1, updated_at=now)
-            .returning(OutboundMessage.id)
-        ).all()
+            .returning(OutboundMessage.id)).all()
         if not ids:
             return []
         return list(session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
                                     .order_by(OutboundMessage.id)))
 
 
-def send_one(services, message: OutboundMessage) -> int:
-    """Hand one claimed message to its provider and record what happened. 1 if sent."""
-    provider = services.providers.for_message(message.recipient, message.channel)
-    error = None
-    try:
-        result = provider.send(message.recipient, message.body, message.channel)
-    except SendError as exc:
-        error = exc
-    now = utcnow()
+def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor) -> int:
+    """Send the claimed rows in parallel and record every outcome. Returns how many went out."""
+    suppressed = crisis_summarised(services, chunk)
+    plans = {m.id: route(services, m) for m in chunk if m.id not in suppressed}
+    futures = {message_id: pool.submit(_send, provider, recipient, body, channel)
+               for message_id, (provider, channel, recipient, body) in plans.items()}
+    outcomes = {message_id: future.result() for message_id, future in futures.items()}
+    now, sent = utcnow(), 0
     with services.db.transaction() as session:
-        row = session.get(OutboundMessage, message.id)
-        row.provider = provider.name
-        if error is None:
-            row.status, row.provider_id, row.sent_at, row.error = MessageStatus.SENT, result.provider_id, now, None
-        elif error.retryable and row.attempts < MAX_ATTEMPTS:
-            row.status, row.error = MessageStatus.PENDING, str(error)
-            row.next_attempt_at = now + BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
-        else:
-            row.status, row.error = MessageStatus.FAILED, str(error)
-        if row.case_id is not None:
-            _record(session, row, now)
-    if error is not None:
-        log.warning("message %s to %s not sent (attempt %s): %s", message.id, message.recipient,
-                    message.attempts, error)
-        return 0
-    return 1
+        for message in chunk:
+            row = session.get(OutboundMessage, message.id)
+            if row.id in suppressed:
+                row.status, row.error = MessageStatus.SUPPRESSED, f"summarised in crisis alert #{suppressed[row.id]}"
+            else:
+                provider, channel = plans[row.id][0], plans[row.id][1]
+                sent += _apply(services, row, provider.name, channel, outcomes[row.id], now)
+            if row.case_id is not None:
+                _on_timeline(session, row, now)
+    return sent
 
 
-def _record(session, row: OutboundMessage, now) -> None:
-    """The send on the case's timeline; the first alert sent marks the case escalated."""
+def route(services, message: OutboundMessage):
+    """(provider, channel, recipient, body) for this attempt: the routed provider for the first
+    attempts, then the other one (`delivery.failover_after` in the policy)."""
+    providers, delivery = services.providers, services.policy.delivery
+    provider, channel = providers.for_message(message.recipient, message.channel), message.channel
+    if message.failover or message.attempts > delivery.failover_after:
+        other = providers.alternate(message.recipient, message.channel, provider.name)
+        if other is not None:
+            provider, channel = other
+    return provider, channel, message.recipient, message.body
+
+
+def _send(provider, recipient: str, body: str, channel: str):
+    try:
+        return provider.send(recipient, body, channel)
+    except SendError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the record of the attempt
+        log.exception("provider %s failed unexpectedly", provider.name)
+        return SendError(f"{provider.name}: {type(exc).__name__}: {exc}", uncertain=True)
+
+
+def _apply(services, row: OutboundMessage, provider: str, channel: str, outcome, now) -> int:
+    """Record one attempt's outcome on its row. 1 if the message went out."""
+    delivery = services.policy.delivery
+    row.provider, row.updated_at = provider, now
+    if not isinstance(outcome, SendError):
+        row.status, row.provider_id, row.sent_at, row.error = MessageStatus.SENT, outcome.provider_id, now, None
+        if channel != row.channel:
+            row.channel = channel  # WhatsApp that failed over to SMS
+        return 1
+    row.error = str(outcome)
+    if outcome.uncertain:
+        row.status = MessageStatus.UNKNOWN
+    elif row.attempts >= delivery.max_attempts:
+        row.status = MessageStatus.FAILED
+    elif outcome.retryable:
+        row.status, row.next_attempt_at = MessageStatus.PENDING, now + delivery.wait_before(row.attempts + 1)
+    elif not row.failover and services.providers.alternate(row.recipient, row.channel, provider) is not None:
+        # No use trying this provider again (a bad number to it, a refused template): the other one.
+        row.status, row.failover, row.next_attempt_at = MessageStatus.PENDING, True, now
+    else:
+        row.status = MessageStatus.FAILED
+    log.warning("message %s to %s, attempt %s via %s: %s -> %s", row.id, row.recipient, row.attempts, provider,
+                outcome, row.status.value)
+    return 0
+
+
+def _on_timeline(session, row: OutboundMessage, now) -> None:
+    """Every attempt on the case's timeline; the first alert out marks the case escalated."""
     session.add(CaseEvent(case_id=row.case_id, at=now, kind="message_out", actor="system", channel=row.channel,
                           text=row.body if row.purpose != "alert" else None,
                           data={"message_id": row.id, "to": row.recipient, "purpose": row.purpose,
@@ -88,10 +145,49 @@ def _record(session, row: OutboundMessage, now) -> None:
                                 "attempt": row.attempts, "error": row.error}))
     if row.purpose == "alert" and row.status == MessageStatus.SENT:
         case = session.get(Case, row.case_id)
-        if case.status == CaseStatus.OPEN or (row.level or 0) > case.escalation_level:
-            level = max(case.escalation_level, row.level or 1)
-            if case.status == CaseStatus.OPEN:
-                case.status = CaseStatus.ESCALATED
-            case.escalation_level = level
+        if case.status == CaseStatus.OPEN:
+            case.status = CaseStatus.ESCALATED
             session.add(CaseEvent(case_id=case.id, at=now, kind="escalated", actor="system",
-                                  data={"level": level}))
+                                  data={"level": row.level}))
+
+
+def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
+    """Level-1 Response Centre alerts for distress cases in a place under a declared crisis:
+    row id -> crisis id. The Response Centre has the crisis alert instead."""
+    centre = set(services.directory.response_centre_phones)
+    candidates = [m for m in chunk if m.purpose == "alert" and m.level == 1 and m.recipient in centre
+                  and m.idempotency_key.startswith("alert:")]
+    if not candidates:
+        return {}
+    session = services.db()
+    crises = session.execute(select(Crisis.id, Crisis.country, Crisis.city).where(Crisis.ended_at.is_(None))).all()
+    if not crises:
+        return {}
+    cases = {c.id: c for c in session.scalars(select(Case).where(
+        Case.id.in_({m.case_id for m in candidates}), Case.kind == CaseKind.DISTRESS))}
+    found = {}
+    for message in candidates:
+        case = cases.get(message.case_id)
+        for crisis_id, country, city in crises:
+            if case is not None and case.country == country and (city is None or case.city == city):
+                found[message.id] = crisis_id
+    return found
+
+
+def mark_stale_sending(services, now=None) -> int:
+    """Rows claimed by a worker that died before recording the outcome: marked unknown, never
+    sent again (the provider may have them); the ladder takes over."""
+    now = now or utcnow()
+    cutoff = now - services.policy.delivery.stale_after
+    with services.db.transaction() as session:
+        rows = session.scalars(select(OutboundMessage).where(
+            OutboundMessage.status == MessageStatus.SENDING, OutboundMessage.updated_at <= cutoff)
+            .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            row.status, row.updated_at = MessageStatus.UNKNOWN, now
+            row.error = "the worker stopped while sending: outcome unknown, not sent again"
+            if row.case_id is not None:
+                _on_timeline(session, row, now)
+    if rows:
+        log.warning("%d message(s) left in flight by a stopped worker marked unknown", len(rows))
+    return len(rows)

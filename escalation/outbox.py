@@ -18,10 +18,15 @@ def dispatch(services, message_ids: list[int], pipeline=None) -> bool:
     """
     if not message_ids:
         return True
+    return kick(services, pipeline, list(message_ids))
+
+
+def kick(services, pipeline=None, message_ids: list[int] | None = None) -> bool:
+    """Enqueue a delivery job (it sends whatever is due). False when the queue is away."""
     try:
-        services.queue.enqueue("escalation.jobs.deliver", list(message_ids), result_ttl=0, failure_ttl=86400,
+        services.queue.enqueue("escalation.jobs.deliver", message_ids, result_ttl=0, failure_ttl=86400,
                                pipeline=pipeline)
     except RedisError as exc:
-        log.warning("queue unavailable, %d message(s) left for the sweeper: %s", len(message_ids), exc)
+        log.warning("queue unavailable, messages left for the sweeper: %s", exc)
         return False
     return True

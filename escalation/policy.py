@@ -1,4 +1,5 @@
-"""The escalation policy (config/escalation.yaml): priorities and acknowledgement deadlines."""
+"""The escalation policy (config/escalation.yaml): priorities, deadlines, levels, delivery
+retries and crisis detection. Checked at start-up: a bad file stops Msaada with one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import yaml
 
 from gateway.models import Priority
+
+GROUPS = ("response_centre", "response_centre_supervisor", "mission", "mission_escalation", "state_department")
 
 
 class PolicyError(ValueError):
@@ -23,16 +26,45 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    backoff: tuple[timedelta, ...]
+    failover_after: int
+    max_attempts: int
+    stale_after: timedelta
+
+    def wait_before(self, attempt: int) -> timedelta:
+        """How long to wait before `attempt` (2, 3, ...); the last step repeats."""
+        return self.backoff[min(max(attempt - 2, 0), len(self.backoff) - 1)]
+
+
+@dataclass(frozen=True)
+class Crisis:
+    window: timedelta
+    city_threshold: int
+    country_threshold: int
+
+
+@dataclass(frozen=True)
 class Policy:
     default_priority: Priority
     categories: dict[str, Priority]
     timings: dict[Priority, Timing]
+    levels: dict[int, tuple[str, ...]]
+    delivery: Delivery
+    crisis: Crisis
 
     def priority(self, category: str) -> Priority:
         return self.categories.get(category, self.default_priority)
 
     def ack_within(self, priority: Priority) -> timedelta:
         return self.timings[priority].ack_within
+
+    def repeat_every(self, priority: Priority) -> timedelta:
+        return self.timings[priority].repeat_every
+
+    @property
+    def top_level(self) -> int:
+        return max(self.levels)
 
 
 def load(path: Path) -> Policy:
@@ -45,10 +77,12 @@ def load(path: Path) -> Policy:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"cannot read {path}: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise PolicyError("the file must be a mapping")
     default = _priority(data.get("default_priority", "high"), "default_priority")
     categories = {str(name): _priority(value, f"categories.{name}")
-                  for name, value in (data.get("categories") or {}).items()}
-    raw = data.get("priorities") or {}
+                  for name, value in (_mapping(data, "categories")).items()}
+    raw = _mapping(data, "priorities")
     timings = {}
     for priority in Priority:
         entry = raw.get(priority.value)
@@ -58,7 +92,50 @@ def load(path: Path) -> Policy:
             ack_within=duration(entry.get("ack_within"), f"priorities.{priority.value}.ack_within"),
             repeat_every=duration(entry.get("repeat_every"), f"priorities.{priority.value}.repeat_every"),
         )
-    return Policy(default, categories, timings)
+    return Policy(default, categories, timings, _levels(data), _delivery(data), _crisis(data))
+
+
+def _levels(data: dict) -> dict[int, tuple[str, ...]]:
+    raw = data.get("levels") or {1: ["response_centre", "mission"]}
+    if not isinstance(raw, dict):
+        raise PolicyError("levels: a mapping of level number -> list of recipient groups")
+    levels = {}
+    for key, groups in raw.items():
+        try:
+            number = int(key)
+        except (TypeError, ValueError):
+            raise PolicyError(f"levels.{key}: level names are numbers 1, 2, 3...") from None
+        if not isinstance(groups, list) or not groups:
+            raise PolicyError(f"levels.{number}: a list of recipient groups")
+        for group in groups:
+            if group not in GROUPS:
+                raise PolicyError(f"levels.{number}: unknown group {group!r} (use {', '.join(GROUPS)})")
+        levels[number] = tuple(groups)
+    if sorted(levels) != list(range(1, len(levels) + 1)):
+        raise PolicyError("levels: must be numbered 1, 2, 3... without gaps")
+    return levels
+
+
+def _delivery(data: dict) -> Delivery:
+    raw = _mapping(data, "delivery")
+    backoff = raw.get("backoff", ["5s", "15s", "30s", "1m", "2m", "5m"])
+    if not isinstance(backoff, list) or not backoff:
+        raise PolicyError("delivery.backoff: a list of durations")
+    return Delivery(
+        backoff=tuple(duration(v, f"delivery.backoff[{i}]") for i, v in enumerate(backoff)),
+        failover_after=_count(raw.get("failover_after", 2), "delivery.failover_after"),
+        max_attempts=_count(raw.get("max_attempts", 6), "delivery.max_attempts"),
+        stale_after=duration(raw.get("stale_after", "5m"), "delivery.stale_after"),
+    )
+
+
+def _crisis(data: dict) -> Crisis:
+    raw = _mapping(data, "crisis")
+    return Crisis(
+        window=duration(raw.get("window", "1h"), "crisis.window"),
+        city_threshold=_count(raw.get("city_threshold", 5), "crisis.city_threshold"),
+        country_threshold=_count(raw.get("country_threshold", 10), "crisis.country_threshold"),
+    )
 
 
 def duration(value, where: str = "duration") -> timedelta:
@@ -68,6 +145,19 @@ def duration(value, where: str = "duration") -> timedelta:
         raise PolicyError(f"{where}: a duration like 90s, 10m, 4h or 1d, got {value!r}")
     unit = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
+
+
+def _count(value, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise PolicyError(f"{where}: a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _mapping(data: dict, key: str) -> dict:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise PolicyError(f"{key}: must be a mapping")
+    return value
 
 
 def _priority(value, where: str) -> Priority:

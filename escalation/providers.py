@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,11 +31,25 @@ class SendResult:
 
 
 class SendError(Exception):
-    """A send that did not go through. `retryable` says whether trying again may help."""
+    """A send that did not go through.
 
-    def __init__(self, message: str, retryable: bool = True):
+    `retryable`: trying again may help. `uncertain`: the provider may have taken the message
+    anyway (it stopped answering after receiving it), so sending again could duplicate it.
+    """
+
+    def __init__(self, message: str, retryable: bool = True, uncertain: bool = False):
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not uncertain
+        self.uncertain = uncertain
+
+
+def request_error(provider: str, exc: Exception) -> SendError:
+    """A transport failure: before the request was sent (retry freely) or after (uncertain)."""
+    text = f"{provider}: {type(exc).__name__}: {str(exc)[:200]}"
+    if isinstance(exc, (requests.ConnectionError, requests.ConnectTimeout)) and \
+            not isinstance(exc, requests.ReadTimeout):
+        return SendError(text)
+    return SendError(text, uncertain=True)
 
 
 class Provider(Protocol):
@@ -85,9 +100,10 @@ class AfricasTalkingProvider:
             response = self.sms.send(body, [recipient], sender_id=self.sender_id, timeout=self.timeout)
         except AfricasTalkingException as exc:  # a non-2xx answer
             raise SendError(f"africastalking: {str(exc)[:200]}") from None
-        except (requests.RequestException, ValueError) as exc:
-            raise SendError(f"africastalking: {type(exc).__name__}: {str(exc)[:200]}",
-                            retryable=not isinstance(exc, ValueError)) from None
+        except ValueError as exc:  # the SDK refused the number before sending
+            raise SendError(f"africastalking: {exc}", retryable=False) from None
+        except requests.RequestException as exc:
+            raise request_error("africastalking", exc) from None
         if not isinstance(response, dict):
             raise SendError(f"africastalking: unexpected answer {str(response)[:200]!r}")
         recipients = (response.get("SMSMessageData") or {}).get("Recipients") or []
@@ -112,13 +128,20 @@ class TwilioProvider:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                             http_client=TwilioHttpClient(timeout=timeout))
-        if settings.twilio_api_base_url:
-            # The SDK has no base-URL option; its paths (/2010-04-01/Accounts/...) stay as they are.
-            self.client.api.base_url = settings.twilio_api_base_url
-        self.settings = settings
+        self.settings, self.timeout = settings, timeout
+        self.local = threading.local()  # a client per thread: the SDK's HTTP session is not shared
+        self._make = lambda: Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                                    http_client=TwilioHttpClient(timeout=timeout))
         self.status_callback = f"{settings.public_base_url}/twilio/status" if settings.public_base_url else None
+
+    @property
+    def client(self):
+        if getattr(self.local, "client", None) is None:
+            self.local.client = self._make()
+            if self.settings.twilio_api_base_url:
+                # The SDK has no base-URL option; its paths (/2010-04-01/Accounts/...) stay as they are.
+                self.local.client.api.base_url = self.settings.twilio_api_base_url
+        return self.local.client
 
     def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult:
         from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -141,7 +164,9 @@ class TwilioProvider:
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status == 429 or (exc.code or 0) not in TWILIO_PERMANENT
             raise SendError(f"twilio: {exc.status} {exc.code}: {str(exc.msg)[:200]}", retryable=retryable) from None
-        except (TwilioException, requests.RequestException, OSError) as exc:
+        except requests.RequestException as exc:
+            raise request_error("twilio", exc) from None
+        except (TwilioException, OSError) as exc:
             raise SendError(f"twilio: {type(exc).__name__}: {str(exc)[:200]}") from None
         if message.status in ("failed", "undelivered"):
             raise SendError(f"twilio: {message.status} {message.error_code}", retryable=False)
@@ -162,6 +187,17 @@ class Providers:
         if channel.startswith("whatsapp"):
             return self.get("twilio" if self.settings.whatsapp_ready else "console")
         return self.get(self.settings.provider_for(recipient))
+
+    def alternate(self, recipient: str, channel: str, used: str) -> tuple[Provider, str] | None:
+        """Where to turn when `used` keeps failing: the other SMS provider, or SMS for WhatsApp.
+        None when there is nothing else to try (the console never stands in)."""
+        if channel.startswith("whatsapp"):
+            return self.for_message(recipient, "sms"), "sms"
+        s = self.settings
+        configured = [name for name, ready in (("africastalking", s.at_username and s.at_api_key),
+                                               ("twilio", s.twilio_account_sid and s.twilio_auth_token
+                                                and s.twilio_sms_from)) if ready and name != used]
+        return (self.get(configured[0]), "sms") if configured else None
 
     def get(self, name: str) -> Provider:
         if name not in self._built:

@@ -1,4 +1,5 @@
-"""The sweeper: a periodic job that hands the queue whatever it lost.
+"""The sweeper: a periodic job that climbs the escalation ladder, detects crises and hands the
+queue whatever it lost.
 
 It runs every SWEEP_EVERY seconds on RQ's scheduler (workers run with the scheduler on). Each
 run schedules the next; the job id names its time slot, so however many workers schedule it,
@@ -13,6 +14,9 @@ from datetime import datetime, timedelta, timezone
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import or_, select
 
+from escalation import crisis
+from escalation.jobs import mark_stale_sending
+from escalation.ladder import climb_overdue, hurry_failed_levels
 from escalation.outbox import dispatch
 from gateway import services as services_module
 from gateway.models import MessageStatus, OutboundMessage, utcnow
@@ -23,14 +27,32 @@ STALE_AFTER = timedelta(seconds=30)  # a pending row older than this has lost it
 BATCH = 500
 
 
-def sweep() -> int:
-    """Re-enqueue pending outbox rows whose job was lost. Returns how many were handed over."""
+def sweep() -> dict:
+    """One round of the sweeper. Returns what it did, by kind."""
     services = services_module.current()
     try:
-        return requeue_pending(services)
+        return sweep_once(services)
     finally:
         services.db.remove()
         schedule(services.queue)
+
+
+def sweep_once(services, now=None) -> dict:
+    """Everything the sweeper does, in order:
+
+    1. rows a dead worker left "sending" are marked unknown (never resent);
+    2. cases whose current level's alerts all failed climb at once;
+    3. cases past their deadline alert their next level (or remind the top one);
+    4. crises are detected or ended;
+    5. pending rows whose job was lost are handed to the queue again.
+    """
+    done = {"stale": mark_stale_sending(services, now), "hurried": hurry_failed_levels(services, now)}
+    new_ids = climb_overdue(services, now)
+    crisis_ids = crisis.detect(services, now)
+    done.update(escalated=len(new_ids), crisis_alerts=len(crisis_ids))
+    dispatch(services, new_ids + crisis_ids)
+    done["requeued"] = requeue_pending(services)
+    return done
 
 
 def requeue_pending(services, older_than: timedelta = STALE_AFTER) -> int:
@@ -42,8 +64,8 @@ def requeue_pending(services, older_than: timedelta = STALE_AFTER) -> int:
                    or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now))
             .order_by(OutboundMessage.id).limit(BATCH)
         ).all()
-    for start in range(0, len(ids), 50):
-        dispatch(services, list(ids[start:start + 50]))
+    if ids:
+        dispatch(services, list(ids))  # a delivery job drains all that is due
     if ids:
         log.info("sweeper handed %d pending message(s) to the queue", len(ids))
     return len(ids)

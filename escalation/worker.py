@@ -1,23 +1,33 @@
 """The worker process: `python -m escalation.worker` (the Procfile's `worker`).
 
-An RQ worker with the scheduler on (the sweeper and retries run on it). Jobs find the
-services built here through gateway.services.current().
+An RQ worker with the scheduler on (the sweeper runs on it). Jobs run in the worker's own
+process (RQ's SimpleWorker) instead of a forked child per job: a delivery job lasts
+milliseconds to seconds, and forking for each one cost more than the job itself (a burst of
+5,000 SOS would spend most of its time forking). The jobs' work is recorded in the database as
+it happens, so a worker that dies loses nothing that the sweeper cannot pick up again. Run
+more worker processes for more throughput; they share rows with `SKIP LOCKED`.
+
+The worker outlives Redis restarts: when Redis goes away it says so, waits and reconnects.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
-from rq import Worker
+from redis.exceptions import RedisError
+from rq import SimpleWorker
 
 from config.settings import Settings, SettingsError
 from escalation.sweeper import schedule
 from gateway import services as services_module
 from gateway.flows import FlowError
 
+log = logging.getLogger("escalation.worker")
 
-class MsaadaWorker(Worker):
+
+class MsaadaWorker(SimpleWorker):
     """An RQ worker that keeps the sweeper's chain alive at every maintenance round."""
 
     def run_maintenance_tasks(self):
@@ -35,10 +45,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"msaada worker: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    schedule(services.queue)
-    worker = MsaadaWorker([services.queue], connection=services.redis, maintenance_interval=60)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-    return 0
+    return run(services, burst)
+
+
+def run(services, burst: bool = False) -> int:
+    """Work until asked to stop; start again (with backoff) whenever Redis drops the worker."""
+    wait = 1
+    while True:
+        worker = MsaadaWorker([services.queue], connection=services.redis, maintenance_interval=60)
+        try:
+            schedule(services.queue)
+            worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        except RedisError as exc:
+            log.error("Redis unavailable (%s): reconnecting in %d s", exc, wait)
+        else:
+            if burst or worker._stop_requested:
+                return 0
+            log.error("the worker stopped unexpectedly (Redis unreachable?): starting again in %d s", wait)
+        time.sleep(wait)
+        wait = min(wait * 2, 30)
+        try:
+            services.redis.ping()
+            log.info("Redis is back: working again")
+            wait = 1
+        except RedisError:
+            pass
 
 
 if __name__ == "__main__":

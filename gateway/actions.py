@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from gateway.cases import Changes, NewCase, submit, update_case
+from gateway.cases import Changes, NewCase, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Registry
 from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
 from gateway.people import Who, who_is
@@ -44,6 +44,12 @@ def prefill_location(ctx: Context, convo: Conversation) -> None:
 def open_sos_case(ctx: Context, convo: Conversation) -> dict:
     """Open the case, or complete the one an SOS keyword opened at the start of this flow."""
     answers = convo.answers
+    if not answers.get("case_id"):  # a repeat SOS while a case is open joins that case
+        phones = {ctx.phone} | set(ctx.services.db().scalars(
+            select(PersonPhone.phone).where(PersonPhone.person_id == who(ctx).person_id))) \
+            if who(ctx).person_id else {ctx.phone}
+        open_case = open_case_of(ctx.services.db(), phones)
+        answers["case_id"] = open_case.id if open_case else None
     if answers.get("case_id"):
         case = update_case(ctx.services, answers["case_id"], Changes(
             category=answers.get("category"), country=answers.get("country"), city=answers.get("city"),

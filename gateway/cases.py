@@ -11,10 +11,12 @@ from sqlalchemy import Connection, String, bindparam, cast, func, insert, litera
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from escalation import ladder
 from escalation.matching import match_mission
 from escalation.gsm import fit
 from escalation.messages import alert_text
 from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, utcnow
+from gateway.notices import forward_to_handler
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: easy to read over the phone
 REFERENCE_LENGTH = 5
@@ -91,7 +93,7 @@ def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[in
         status=CaseStatus.OPEN, country=new.country, city=new.city, latitude=new.latitude,
         longitude=new.longitude, channel=new.channel, source_key=new.source_key, phone=new.phone,
         discreet=new.discreet, description=new.description, details=new.details or {},
-        person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=0,
+        person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=1,
         ack_deadline=now + policy.ack_within(priority), created_at=now, updated_at=now,
     )
     event = dict(at=now, kind="opened", actor=new.phone, channel=new.channel, text=new.description,
@@ -99,7 +101,7 @@ def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[in
                        "discreet": new.discreet})
     alert = dict(channel="sms", body=alert_text(values, mission.name if mission else None, directory),
                  purpose="alert", level=1, status=MessageStatus.PENDING, attempts=0, created_at=now, updated_at=now)
-    recipients = list(dict.fromkeys(directory.response_centre_phones + (mission.phones if mission else ())))
+    recipients = ladder.recipients(directory, policy, 1, mission)
     if conn.dialect.name == "postgresql":
         case_id, alert_ids = _insert_at_once(conn, values, event, alert, recipients)
     else:
@@ -231,7 +233,7 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
         if mission and mission.id != case.mission_id and case.status != CaseStatus.RESOLVED:
             done["mission"] = case.mission_id = mission.id
             sent = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
-            body = alert_text(_columns(case), mission.name, directory)
+            body = alert_text(case.as_row(), mission.name, directory)
             level = max(case.escalation_level, 1)
             for phone in mission.phones:
                 if phone not in sent:
@@ -245,14 +247,15 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
             session.add_all(new_alerts)
         if done:
             case.updated_at = now
-            session.add(CaseEvent(case_id=case.id, at=now, kind="updated", actor=actor, channel=channel,
-                                  data={k: v for k, v in done.items() if k != "description"},
-                                  text=changes.description))
+            event = CaseEvent(case_id=case.id, at=now, kind="updated", actor=actor, channel=channel,
+                              data={k: v for k, v in done.items() if k != "description"}, text=changes.description)
+            session.add(event)
+            session.flush()
+            said = "; ".join(f"{k}: {v}" for k, v in done.items() if k in ("category", "city", "country"))
+            forward = forward_to_handler(session, case, " ".join(filter(None, (changes.description, said))),
+                                         f"event{event.id}")
+            new_alerts += [forward] if forward else []
         session.flush()
         alert_ids = [a.id for a in new_alerts]
     dispatch(services, alert_ids, pipeline)
     return case
-
-
-def _columns(case: Case) -> dict:
-    return {c.name: getattr(case, c.key) for c in Case.__table__.columns}

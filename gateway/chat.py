@@ -24,10 +24,12 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway import keywords, officers
 from gateway.actions import ensure_person, who
+from escalation.outbox import dispatch
 from gateway.cases import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Screen
 from gateway.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 from gateway.people import Who
+from gateway.notices import forward_to_handler
 from gateway.places import place_of
 
 log = logging.getLogger(__name__)
@@ -199,11 +201,19 @@ def _attach(services, ctx, message) -> tuple[str | None, int | None]:
         update_case(services, case.id, Changes(country=country, city=city, latitude=message.latitude,
                                                longitude=message.longitude), ctx.phone, ctx.channel)
     with services.db.transaction() as session:
-        session.add(CaseEvent(case_id=case.id, kind="message_in", actor=ctx.phone, channel=ctx.channel,
-                              text=message.text or None,
-                              data={k: v for k, v in (("media", message.media), ("latitude", message.latitude),
-                                                      ("longitude", message.longitude),
-                                                      ("address", message.address)) if v}))
+        event = CaseEvent(case_id=case.id, kind="message_in", actor=ctx.phone, channel=ctx.channel,
+                          text=message.text or None,
+                          data={k: v for k, v in (("media", message.media), ("latitude", message.latitude),
+                                                  ("longitude", message.longitude),
+                                                  ("address", message.address)) if v})
+        session.add(event)
+        session.flush()
+        said = message.text or ("(a photo or voice note)" if message.media else "(shared a location)")
+        forward = forward_to_handler(session, session.get(Case, case.id), said, f"event{event.id}")
+        session.flush()
+        forward_id = forward.id if forward else None
+    if forward_id:
+        dispatch(services, [forward_id])
     return services.texts.get(lang, "chat.added", reference=case.reference), case.id
 
 

@@ -74,7 +74,8 @@ class MessageStatus(str, enum.Enum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
-    SUPPRESSED = "suppressed"  # deliberately not sent (discreet mode)
+    UNKNOWN = "unknown"  # the provider may or may not have taken it (a timeout, a killed worker)
+    SUPPRESSED = "suppressed"  # deliberately not sent (summarised in a crisis alert)
 
 
 class Base(DeclarativeBase):
@@ -206,8 +207,9 @@ class Case(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
     mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"), index=True)
-    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
-    ack_deadline: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)  # the level alerted last
+    escalation_repeats: Mapped[int] = mapped_column(Integer, default=0)  # reminders at the top level
+    ack_deadline: Mapped[datetime | None]  # when the current level's time to acknowledge runs out
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     resolved_at: Mapped[datetime | None]
@@ -220,6 +222,10 @@ class Case(Base):
                                                    cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),)
+
+    def as_row(self) -> dict:
+        """The case's columns by name (what alert texts are made from)."""
+        return {column.name: getattr(self, column.key) for column in Case.__table__.columns}
 
 
 class CaseEvent(Base):
@@ -251,7 +257,8 @@ class OutboundMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     purpose: Mapped[str] = mapped_column(String(16))  # alert, reply, notice
     level: Mapped[int | None] = mapped_column(Integer)
-    provider: Mapped[str | None] = mapped_column(String(20))
+    provider: Mapped[str | None] = mapped_column(String(20))  # the provider of the last attempt
+    failover: Mapped[bool] = mapped_column(Boolean, default=False)  # next attempts: the other provider
     provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -286,3 +293,19 @@ class InboundMessage(Base):
 
     __table_args__ = (Index("uq_inbound_provider_id", "provider", "provider_id", unique=True),
                       Index("ix_inbound_phone_channel_time", "phone", "channel", "received_at"))
+
+
+class Crisis(Base):
+    """Many distress cases in one place within the crisis window (city None: the whole country)."""
+
+    __tablename__ = "crises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_case_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    case_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_crises_place_open", "country", "city", "ended_at"),)

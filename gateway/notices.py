@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from gateway.models import Case, CaseKind, InboundMessage, OutboundMessage, PersonPhone, utcnow
+from gateway.models import Case, CaseKind, CaseStatus, InboundMessage, OutboundMessage, PersonPhone, utcnow
 from gateway.people import who_is
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -64,3 +64,23 @@ def send_reply(services, phone: str, channel: str, text: str, key: str) -> None:
     except IntegrityError:
         return  # already queued by the first delivery of this message
     dispatch(services, [message_id])
+
+
+def forward_to_handler(session, case: Case, text: str, key: str) -> OutboundMessage | None:
+    """Pass what the person just said to the officer who acknowledged the case (by SMS to the
+    number that sent ACK). None when nobody has acknowledged yet: the ladder is still calling."""
+    from escalation.gsm import fit
+    from gateway.models import CaseEvent
+
+    if case.status != CaseStatus.ACKNOWLEDGED:
+        return None
+    officer = session.scalar(select(CaseEvent.actor).where(CaseEvent.case_id == case.id,
+                                                           CaseEvent.kind == "acknowledged")
+                             .order_by(CaseEvent.id.desc()).limit(1))
+    if not officer or not officer.startswith("+"):
+        return None  # acknowledged on the dashboard: it shows the timeline
+    message = OutboundMessage(case_id=case.id, recipient=officer, channel="sms", purpose="forward",
+                              body=fit(f"FOLLOW-UP {case.reference} from {case.phone}: {text}"),
+                              idempotency_key=f"forward:{case.id}:{key}")
+    session.add(message)
+    return message

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from escalation.outbox import dispatch
 from escalation.messages import CATEGORY_LABELS, KIND_LABELS, place
 from escalation.gsm import fit
-from gateway.cases import _columns, normalise_reference
+from gateway.cases import normalise_reference
 from gateway.models import Case, CaseEvent, CaseStatus, Officer, utcnow
 from gateway.notices import notify
 
@@ -107,7 +107,7 @@ def info(services, case_id: int, phone: str, who: str, rest: str, channel: str) 
     mission = services.directory.mission(case.mission_id)
     handled = f"ack by {case.acknowledged_by}" if case.acknowledged_by else "not acknowledged"
     text = (f"{case.reference} {KIND_LABELS.get(case.kind.value, 'CASE')} {case.priority.value.upper()} "
-            f"{case.status.value}: {CATEGORY_LABELS.get(case.category, case.category)}. {place(_columns(case))}. "
+            f"{case.status.value}: {CATEGORY_LABELS.get(case.category, case.category)}. {place(case.as_row())}. "
             f"Tel {case.phone}{' DISCREET' if case.discreet else ''}. "
             f"{mission.name if mission else 'Response Centre only'}, {handled}. "
             f"Opened {case.created_at:%Y-%m-%d %H:%M} UTC.")

@@ -1,0 +1,109 @@
+"""The escalation ladder: who each level alerts, and climbing it when nobody acknowledges.
+
+A case starts at level 1 with a deadline (the priority's `ack_within`). If the deadline passes
+unacknowledged, the sweeper alerts the next level and sets a new deadline; at the top level it
+reminds that level every `repeat_every` until someone acknowledges. A level whose alerts all
+failed does not wait for its deadline. Every alert is keyed by (case, recipient, level, repeat),
+so however often this runs, nobody gets the same alert twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import exists, select
+
+from escalation.gsm import fit
+from escalation.messages import alert_text
+from gateway.models import Case, CaseEvent, CaseStatus, MessageStatus, OutboundMessage, utcnow
+
+log = logging.getLogger(__name__)
+CLIMBING = (CaseStatus.OPEN, CaseStatus.ESCALATED)
+BATCH = 200
+
+
+def recipients(directory, policy, level: int, mission) -> list[str]:
+    """The numbers level `level` alerts for a case served by `mission` (None: no mission)."""
+    numbers: list[str] = []
+    for group in policy.levels.get(level, ()):
+        if group == "response_centre":
+            numbers += directory.response_centre_phones
+        elif group == "response_centre_supervisor":
+            numbers += directory.supervisor_phones
+        elif group == "mission" and mission is not None:
+            numbers += mission.phones
+        elif group == "mission_escalation" and mission is not None:
+            numbers += mission.escalation_phones
+        elif group == "state_department":
+            numbers += directory.state_department_phones
+    return list(dict.fromkeys(numbers))
+
+
+def next_level(directory, policy, level: int, mission) -> int | None:
+    """The first level above `level` that has someone to alert, or None at the top."""
+    for candidate in range(level + 1, policy.top_level + 1):
+        if recipients(directory, policy, candidate, mission):
+            return candidate
+    return None
+
+
+def climb_overdue(services, now=None) -> list[int]:
+    """Alert the next level (or remind the top one) for every case past its deadline.
+
+    Returns:
+        The ids of the outbox rows written, to hand to the queue.
+    """
+    directory, policy = services.directory, services.policy
+    now = now or utcnow()
+    new_ids = []
+    with services.db.transaction() as session:
+        cases = session.scalars(
+            select(Case).where(Case.status.in_(CLIMBING), Case.ack_deadline <= now)
+            .order_by(Case.ack_deadline).limit(BATCH).with_for_update(skip_locked=True)).all()
+        for case in cases:
+            mission = directory.mission(case.mission_id)
+            level = next_level(directory, policy, case.escalation_level, mission)
+            if level is not None:
+                case.escalation_level, case.escalation_repeats = level, 0
+                case.ack_deadline = now + policy.ack_within(case.priority)
+                kind = "escalated"
+            else:  # at the top: remind it
+                level = max(case.escalation_level, 1)
+                case.escalation_repeats += 1
+                case.ack_deadline = now + policy.repeat_every(case.priority)
+                kind = "reminded"
+            phones = recipients(directory, policy, level, mission)
+            waited = int((now - case.created_at).total_seconds() // 60)
+            body = fit(f"NOT ACKNOWLEDGED after {waited} min - level {level}. "
+                       + alert_text(case.as_row(), mission.name if mission else None, directory))
+            rows = [OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
+                                    level=level,
+                                    idempotency_key=f"alert:{case.id}:{phone}:{level}:{case.escalation_repeats}")
+                    for phone in phones]
+            session.add_all(rows)
+            session.add(CaseEvent(case_id=case.id, at=now, kind=kind, actor="system",
+                                  data={"level": level, "repeat": case.escalation_repeats, "to": phones}))
+            session.flush()
+            new_ids += [row.id for row in rows]
+    if cases:
+        log.info("escalation: %d case(s) past their deadline alerted their next level", len(cases))
+    return new_ids
+
+
+def hurry_failed_levels(services, now=None) -> int:
+    """Cases whose current level's alerts all failed (or may not have gone) climb now."""
+    now = now or utcnow()
+    at_level = (OutboundMessage.case_id == Case.id) & (OutboundMessage.level == Case.escalation_level) \
+        & (OutboundMessage.purpose == "alert")
+    undelivered = (MessageStatus.FAILED, MessageStatus.UNKNOWN)
+    with services.db.transaction() as session:
+        cases = session.scalars(
+            select(Case).where(Case.status.in_(CLIMBING), Case.ack_deadline > now,
+                               exists().where(at_level, OutboundMessage.status.in_(undelivered)),
+                               ~exists().where(at_level, OutboundMessage.status.not_in(undelivered)))
+            .limit(BATCH).with_for_update(skip_locked=True)).all()
+        for case in cases:
+            case.ack_deadline = now
+            session.add(CaseEvent(case_id=case.id, at=now, kind="delivery_failed", actor="system",
+                                  data={"level": case.escalation_level}))
+    return len(cases)
