@@ -51,6 +51,8 @@ class Settings:
     instance_path: Path
     session_ttl: int = 300  # seconds a USSD session's state is kept in Redis
     chat_session_ttl: int = 1800  # idle seconds before an SMS/WhatsApp conversation starts afresh
+    sweep_interval: int = 15  # seconds between two rounds of the sweeper
+    provider_timeout: float = 10  # seconds a provider has to answer a send
     simulator: bool = False
 
     @classmethod
@@ -115,6 +117,8 @@ class Settings:
             instance_path=instance,
             session_ttl=_int("SESSION_TTL", get("SESSION_TTL") or "300", 30, 86400),
             chat_session_ttl=_int("CHAT_SESSION_TTL", get("CHAT_SESSION_TTL") or "1800", 60, 7 * 86400),
+            sweep_interval=_int("SWEEP_INTERVAL", get("SWEEP_INTERVAL") or "15", 1, 3600),
+            provider_timeout=_int("PROVIDER_TIMEOUT", get("PROVIDER_TIMEOUT") or "10", 1, 120),
             simulator=_bool("SIMULATOR", get("SIMULATOR") or "0"),
         )
 

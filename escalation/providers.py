@@ -207,7 +207,8 @@ class Providers:
     def _build(self, name: str) -> Provider:
         s = self.settings
         if name == "africastalking":
-            return AfricasTalkingProvider(s.at_username, s.at_api_key, s.at_sender_id, s.at_api_base_url)
+            return AfricasTalkingProvider(s.at_username, s.at_api_key, s.at_sender_id, s.at_api_base_url,
+                                          timeout=(3.05, s.provider_timeout))
         if name == "twilio":
-            return TwilioProvider(s)
+            return TwilioProvider(s, timeout=s.provider_timeout)
         return ConsoleProvider(self.console_stream)

@@ -1,7 +1,7 @@
 """The sweeper: a periodic job that climbs the escalation ladder, detects crises and hands the
 queue whatever it lost.
 
-It runs every SWEEP_EVERY seconds on RQ's scheduler (workers run with the scheduler on). Each
+It runs every SWEEP_INTERVAL seconds (15) on RQ's scheduler (workers run with the scheduler on). Each
 run schedules the next; the job id names its time slot, so however many workers schedule it,
 one run happens per slot, and a worker starting up restarts the chain if it was broken.
 """
@@ -22,8 +22,6 @@ from gateway import services as services_module
 from gateway.models import MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
-SWEEP_EVERY = 15  # seconds
-STALE_AFTER = timedelta(seconds=30)  # a pending row older than this has lost its job
 BATCH = 500
 
 
@@ -34,7 +32,7 @@ def sweep() -> dict:
         return sweep_once(services)
     finally:
         services.db.remove()
-        schedule(services.queue)
+        schedule(services.queue, services.settings.sweep_interval)
 
 
 def sweep_once(services, now=None) -> dict:
@@ -55,8 +53,11 @@ def sweep_once(services, now=None) -> dict:
     return done
 
 
-def requeue_pending(services, older_than: timedelta = STALE_AFTER) -> int:
+def requeue_pending(services, older_than: timedelta | None = None) -> int:
+    """Pending rows untouched for two sweeps have lost their job: hand them over again."""
     now = utcnow()
+    if older_than is None:
+        older_than = timedelta(seconds=2 * services.settings.sweep_interval)
     with services.db.transaction() as session:
         ids = session.scalars(
             select(OutboundMessage.id)
@@ -71,7 +72,7 @@ def requeue_pending(services, older_than: timedelta = STALE_AFTER) -> int:
     return len(ids)
 
 
-def schedule(queue, every: int = SWEEP_EVERY) -> None:
+def schedule(queue, every: int = 15) -> None:
     """Schedule the sweep of the next time slot, once, whoever asks."""
     slot = int(datetime.now(timezone.utc).timestamp()) // every + 1
     at = datetime.fromtimestamp(slot * every, timezone.utc)

@@ -30,10 +30,12 @@ log = logging.getLogger("escalation.worker")
 class MsaadaWorker(SimpleWorker):
     """An RQ worker that keeps the sweeper's chain alive at every maintenance round."""
 
+    sweep_interval = 15
+
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         for queue in self.queues:
-            schedule(queue)
+            schedule(queue, self.sweep_interval)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +55,9 @@ def run(services, burst: bool = False) -> int:
     wait = 1
     while True:
         worker = MsaadaWorker([services.queue], connection=services.redis, maintenance_interval=60)
+        worker.sweep_interval = services.settings.sweep_interval
         try:
-            schedule(services.queue)
+            schedule(services.queue, worker.sweep_interval)
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         except RedisError as exc:
             log.error("Redis unavailable (%s): reconnecting in %d s", exc, wait)

@@ -94,13 +94,14 @@ def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[in
         longitude=new.longitude, channel=new.channel, source_key=new.source_key, phone=new.phone,
         discreet=new.discreet, description=new.description, details=new.details or {},
         person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=1,
-        ack_deadline=now + policy.ack_within(priority), created_at=now, updated_at=now,
+        escalation_repeats=0, ack_deadline=now + policy.ack_within(priority), created_at=now, updated_at=now,
     )
     event = dict(at=now, kind="opened", actor=new.phone, channel=new.channel, text=new.description,
                  data={"category": new.category, "priority": priority.value, "mission": values["mission_id"],
                        "discreet": new.discreet})
     alert = dict(channel="sms", body=alert_text(values, mission.name if mission else None, directory),
-                 purpose="alert", level=1, status=MessageStatus.PENDING, attempts=0, created_at=now, updated_at=now)
+                 purpose="alert", level=1, status=MessageStatus.PENDING, attempts=0, failover=False,
+                 created_at=now, updated_at=now)
     recipients = ladder.recipients(directory, policy, 1, mission)
     if conn.dialect.name == "postgresql":
         case_id, alert_ids = _insert_at_once(conn, values, event, alert, recipients)

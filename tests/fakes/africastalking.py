@@ -17,6 +17,7 @@ class FakeAfricasTalking(FakeServer):
     def __init__(self):
         super().__init__()
         self.ids = itertools.count(1)
+        self.delivered: list[dict] = []  # what was accepted for delivery: {"to", "message", "id"}
 
     def respond(self, recorded: Recorded, behaviour) -> tuple[int, str, bytes]:
         if recorded.path != "/version1/messaging":
@@ -34,8 +35,11 @@ class FakeAfricasTalking(FakeServer):
                 recipients.append({"statusCode": behaviour[1], "number": number, "status": behaviour[2],
                                    "cost": "0", "messageId": "None"})
             else:
+                message_id = f"ATXid_{next(self.ids)}"
                 recipients.append({"statusCode": 101, "number": number, "status": "Success",
-                                   "cost": "KES 0.8000", "messageId": f"ATXid_{next(self.ids)}"})
+                                   "cost": "KES 0.8000", "messageId": message_id})
+                with self.lock:
+                    self.delivered.append({"to": number, "message": recorded.form.get("message"), "id": message_id})
         sent = sum(r["statusCode"] == 101 for r in recipients)
         payload = {"SMSMessageData": {"Message": f"Sent to {sent}/{len(recipients)} Total Cost: KES 0.8000",
                                       "Recipients": recipients}}

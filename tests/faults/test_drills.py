@@ -1,0 +1,258 @@
+"""Fault drills: real Redis servers started and stopped by the test, real worker processes
+(`python -m escalation.worker`) started and killed, providers that fail. Each drill asserts that
+no case is lost (every case reaches an officer) and that nobody gets the same alert twice:
+at most one delivery per (case, recipient, level)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app import create_app
+from config.settings import ROOT, Settings
+from gateway import directory as directory_module
+from gateway.models import Case, CaseEvent, MessageStatus, OutboundMessage
+from tests.channels import Chat, signed_post
+from tests.conftest import Dialler, RedisServer
+from tests.fakes.africastalking import FakeAfricasTalking
+from tests.fakes.twilio import FakeTwilio
+
+pytestmark = pytest.mark.slow
+POLICY = """
+default_priority: high
+categories: {physical_abuse: critical, unpaid_wages: high}
+priorities:
+  critical: {ack_within: 10m, repeat_every: 10m}
+  high: {ack_within: 30m, repeat_every: 30m}
+  normal: {ack_within: 4h, repeat_every: 4h}
+  low: {ack_within: 24h, repeat_every: 24h}
+levels:
+  1: [response_centre, mission]
+  2: [mission_escalation, response_centre_supervisor]
+  3: [state_department]
+delivery: {backoff: [1s], failover_after: 2, max_attempts: 6, stale_after: 2s}
+crisis: {window: 1h, city_threshold: 1000, country_threshold: 1000}
+"""
+REFERENCE = re.compile(r"KE-[0-9A-Z]{5,}")
+
+
+class Drill:
+    """A Msaada of its own: a Redis server the drill controls, fake providers, the app, and
+    worker processes."""
+
+    def __init__(self, env: dict, tmp_path: Path):
+        self.redis = RedisServer(tmp_path)
+        self.redis.start()
+        self.at = FakeAfricasTalking().__enter__()
+        self.twilio = FakeTwilio().__enter__()
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY)
+        from tests.test_providers import provider_env
+
+        self.env = {**env, **provider_env(self.at.url, self.twilio.url), "REDIS_URL": self.redis.url,
+                    "SMS_PROVIDER": "africastalking", "ESCALATION_POLICY_FILE": str(policy),
+                    "SWEEP_INTERVAL": "1", "PROVIDER_TIMEOUT": "1"}
+        self.app = create_app(Settings.from_env(self.env, instance_path=tmp_path / "instance"))
+        self.services = self.app.extensions["msaada"]
+        with self.services.db.transaction() as session:
+            directory_module.sync(session, self.services.directory)
+        self.workers: list[subprocess.Popen] = []
+        self.logs = tmp_path
+
+    def start_worker(self) -> subprocess.Popen:
+        log = open(self.logs / f"worker{len(self.workers)}.log", "w")
+        worker = subprocess.Popen([sys.executable, "-m", "escalation.worker"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, worker: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    def ussd_sos(self, phone: str) -> str:
+        session = Dialler(self.app.test_client(), phone=phone)
+        session.start()
+        for value in ["1", "1", "1", "5"]:  # beaten or hurt, Saudi Arabia, Jeddah
+            session.send(value)
+        screen = session.send("1")
+        assert screen.startswith("END Help is coming"), screen
+        return REFERENCE.search(screen).group(0)
+
+    def rows(self) -> list[OutboundMessage]:
+        self.services.db.remove()
+        rows = self.services.db().scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        self.services.db.remove()
+        return rows
+
+    def wait_settled(self, timeout: float = 90) -> list[OutboundMessage]:
+        """Until every case has reached an officer and no message is waiting to go out (pending
+        or in flight). A case whose alerts all failed needs a sweep or two to climb."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.rows()
+            settled = rows and all(r.status not in (MessageStatus.PENDING, MessageStatus.SENDING) for r in rows)
+            if settled and self.cases() <= {reference for reference, _, _ in self.deliveries()}:
+                time.sleep(1.5)  # one more sweep: nothing else may move
+                if len(self.rows()) == len(rows):
+                    return rows
+            time.sleep(0.25)
+        raise AssertionError(f"still waiting: {[(r.id, r.recipient, r.status.value) for r in self.rows()]}\n"
+                             + self.worker_logs())
+
+    def cases(self) -> set[str]:
+        references = set(self.services.db().scalars(select(Case.reference)))
+        self.services.db.remove()
+        return references
+
+    def deliveries(self) -> collections.Counter:
+        """How often each (case reference, recipient, level) reached a provider and was accepted."""
+        references = {c.id: c.reference for c in self.services.db().scalars(select(Case))}
+        levels = {(r.recipient, references[r.case_id]): r.level for r in self.rows() if r.case_id}
+        accepted = [(m["to"], m["message"]) for m in self.at.delivered]
+        accepted += [(m["to"], m["body"]) for m in self.twilio.messages() if m["sid"]]
+        counter = collections.Counter()
+        for to, body in accepted:
+            reference = REFERENCE.search(body or "").group(0)
+            counter[(reference, to, levels.get((to, reference)))] += 1
+        return counter
+
+    def worker_logs(self) -> str:
+        return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker*.log")))
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        self.at.__exit__()
+        self.twilio.__exit__()
+        self.redis.stop()
+        self.services.db.close()
+
+
+@pytest.fixture
+def drill(env, tmp_path):
+    drill = Drill(env, tmp_path)
+    yield drill
+    drill.close()
+
+
+def assert_no_case_lost_and_no_duplicate(drill: Drill) -> None:
+    counts = drill.deliveries()
+    duplicates = {key: n for key, n in counts.items() if n > 1}
+    assert not duplicates, f"the same alert twice: {duplicates}"
+    reached = {reference for reference, _, _ in counts}
+    cases = drill.cases()
+    assert cases and cases <= reached, f"cases nobody was alerted about: {cases - reached}"
+
+
+def test_redis_stopped_while_sos_webhooks_arrive(drill):
+    """Webhooks answer and store while Redis is down; once it is back, everything escalates once."""
+    drill.redis.stop()
+    references = [drill.ussd_sos(f"+2547110000{i:02d}") for i in range(8)]
+    whatsapp = Chat(drill.app.test_client(), drill.services, channel="whatsapp", phone="+971501110001")
+    assert "SOS received" in whatsapp.send("SOS they locked me in")
+    rows = drill.rows()
+    assert len({c.reference for c in drill.services.db().scalars(select(Case))}) == 9
+    assert rows and {r.status for r in rows} == {MessageStatus.PENDING}
+
+    drill.redis.start()
+    drill.start_worker()  # its sweeper finds the rows the lost enqueue never handed over
+    rows = drill.wait_settled()
+    assert {r.status for r in rows} == {MessageStatus.SENT}
+    assert_no_case_lost_and_no_duplicate(drill)
+    assert set(references) <= {ref for ref, _, _ in drill.deliveries()}
+
+
+def test_redis_restarts_under_a_running_worker(drill):
+    """The worker says Redis went away, reconnects, and goes on."""
+    drill.start_worker()
+    drill.ussd_sos("+254711000201")
+    drill.wait_settled()
+    drill.redis.stop()
+    time.sleep(2)
+    drill.redis.start()
+    drill.ussd_sos("+254711000202")  # enqueued on the new Redis
+    drill.wait_settled()
+    assert_no_case_lost_and_no_duplicate(drill)
+    log = drill.worker_logs()
+    assert "Redis" in log and ("reconnect" in log or "retrying" in log or "back" in log), log
+
+
+def test_worker_killed_mid_job(drill):
+    """SIGKILL while sends are in flight: nothing is sent twice, and every case still reaches
+    an officer (rows left in flight are marked unknown and their level climbs at once)."""
+    drill.at.script.extend([("sleep", 0.4)] * 200)  # a slow provider keeps sends in flight
+    worker = drill.start_worker()
+    references = [drill.ussd_sos(f"+2547120000{i:02d}") for i in range(12)]
+    drill.at.wait_for(6, timeout=30)
+    drill.kill(worker)
+    killed_mid_chunk = [r for r in drill.rows() if r.status == MessageStatus.SENDING]
+
+    drill.start_worker()
+    rows = drill.wait_settled()
+    unknown = [r for r in rows if r.status == MessageStatus.UNKNOWN]
+    assert {r.id for r in unknown} == {r.id for r in killed_mid_chunk}
+    assert_no_case_lost_and_no_duplicate(drill)
+    assert set(references) <= {ref for ref, _, _ in drill.deliveries()}
+    if unknown:
+        events = drill.services.db().scalars(select(CaseEvent.kind)).all()
+        assert "message_out" in events
+
+
+@pytest.mark.parametrize("label,script", [
+    ("500s then recovery", [("http", 500)] * 30),
+    ("per-recipient failures", [("status", 405, "InsufficientBalance")] * 6 + [("status", 406, "UserInBlacklist")] * 2),
+    ("timeouts", [("sleep", 2.0)] * 4),
+])
+def test_provider_failures(drill, label, script):
+    """Failures retry with backoff, then fail over to Twilio; a timeout is never sent again."""
+    drill.at.script.extend(script)
+    drill.start_worker()
+    for i in range(6):
+        drill.ussd_sos(f"+2547130000{i:02d}")
+    rows = drill.wait_settled(timeout=120)
+    assert_no_case_lost_and_no_duplicate(drill)
+    statuses = collections.Counter(r.status for r in rows)
+    assert statuses[MessageStatus.SENT] >= len(rows) - 4, statuses
+    if label != "timeouts":
+        assert statuses[MessageStatus.UNKNOWN] == 0
+        assert any(r.provider == "twilio" for r in rows if r.status == MessageStatus.SENT), "no failover"
+    attempts = drill.services.db().scalars(select(CaseEvent).where(CaseEvent.kind == "message_out")).all()
+    assert len(attempts) >= len(rows)  # every attempt is on a timeline
+
+
+def test_the_same_webhook_twice(drill):
+    """The provider retries (even at the same moment): one case, one set of alerts."""
+    drill.start_worker()
+    session = Dialler(drill.app.test_client(), phone="+254714000001")
+    session.start()
+    for value in ["1", "1", "1", "5"]:
+        session.send(value)
+    session.inputs.append("1")
+    threads = [threading.Thread(target=session._post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    params = {"MessageSid": "SM" + "7" * 32, "From": "whatsapp:+971501110002", "To": "whatsapp:+14155238886",
+              "Body": "SOS help me", "NumMedia": "0"}
+    answers = [signed_post(drill.app.test_client(), "/whatsapp/twilio", params).status_code for _ in range(2)]
+    assert answers == [200, 200]
+    drill.wait_settled()
+    assert len(drill.services.db().scalars(select(Case)).all()) == 2
+    assert_no_case_lost_and_no_duplicate(drill)
