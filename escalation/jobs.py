@@ -16,13 +16,14 @@ repeated: a duplicate alert is worse than the next level being called.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import or_, select, update
 
 from escalation.outbox import kick
-from escalation.providers import SendError
+from escalation.providers import SendError, send_many
 from gateway import services as services_module
 from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
 
@@ -31,20 +32,30 @@ CHUNK = 16  # rows claimed and sent in parallel at once
 TIME_BUDGET = 30  # seconds a job drains before handing over to a fresh job
 
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def senders() -> ThreadPoolExecutor:
+    """The threads that wait on providers, made once per process."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(CHUNK, thread_name_prefix="send"))
+    return _pool[1]
+
+
 def deliver(message_ids: list[int] | None = None) -> int:
     """Send due pending messages, those of `message_ids` among them. Returns how many were sent."""
     services = services_module.current()
     started, sent = time.monotonic(), 0
     try:
-        with ThreadPoolExecutor(CHUNK, thread_name_prefix="send") as pool:
-            while True:
-                chunk = claim(services.db, CHUNK)
-                if not chunk:
-                    return sent
-                sent += send_chunk(services, chunk, pool)
-                if time.monotonic() - started > TIME_BUDGET:
-                    kick(services)  # more may be due: a fresh job goes on
-                    return sent
+        while True:
+            chunk = claim(services.db, CHUNK)
+            if not chunk:
+                return sent
+            sent += send_chunk(services, chunk, senders())
+            if time.monotonic() - started > TIME_BUDGET:
+                kick(services)  # more may be due: a fresh job goes on
+                return sent
     finally:
         services.db.remove()
 
@@ -71,9 +82,17 @@ def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor)
     """Send the claimed rows in parallel and record every outcome. Returns how many went out."""
     suppressed = crisis_summarised(services, chunk)
     plans = {m.id: route(services, m) for m in chunk if m.id not in suppressed}
-    futures = {message_id: pool.submit(_send, provider, recipient, body, channel)
-               for message_id, (provider, channel, recipient, body) in plans.items()}
-    outcomes = {message_id: future.result() for message_id, future in futures.items()}
+    # The same text through the same provider goes out in one request where the provider can
+    # (Africa's Talking takes a list): a case's level-1 alert is one request, not two.
+    groups: dict[tuple, list[tuple[int, str]]] = {}
+    for message_id, (provider, channel, recipient, body) in plans.items():
+        groups.setdefault((provider, channel, body), []).append((message_id, recipient))
+    futures = {key: pool.submit(_send, key[0], [r for _, r in members], key[2], key[1])
+               for key, members in groups.items()}
+    outcomes = {}
+    for key, members in groups.items():
+        by_recipient = futures[key].result()
+        outcomes.update({message_id: by_recipient[recipient] for message_id, recipient in members})
     now, sent = utcnow(), 0
     with services.db.transaction() as session:
         for message in chunk:
@@ -100,14 +119,12 @@ def route(services, message: OutboundMessage):
     return provider, channel, message.recipient, message.body
 
 
-def _send(provider, recipient: str, body: str, channel: str):
+def _send(provider, recipients: list[str], body: str, channel: str) -> dict:
     try:
-        return provider.send(recipient, body, channel)
-    except SendError as exc:
-        return exc
+        return send_many(provider, list(dict.fromkeys(recipients)), body, channel)
     except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the record of the attempt
         log.exception("provider %s failed unexpectedly", provider.name)
-        return SendError(f"{provider.name}: {type(exc).__name__}: {exc}", uncertain=True)
+        return dict.fromkeys(recipients, SendError(f"{provider.name}: {type(exc).__name__}: {exc}", uncertain=True))
 
 
 def _apply(services, row: OutboundMessage, provider: str, channel: str, outcome, now) -> int:

@@ -67,8 +67,9 @@ def climb_overdue(services, now=None) -> list[int]:
                 case.escalation_level, case.escalation_repeats = level, 0
                 case.ack_deadline = now + policy.ack_within(case.priority)
                 kind = "escalated"
-            else:  # at the top: remind it
-                level = max(case.escalation_level, 1)
+            else:  # at the top: remind it (the highest level up to here that has anyone)
+                level = next((n for n in range(min(case.escalation_level, policy.top_level), 0, -1)
+                              if recipients(directory, policy, n, mission)), 1)
                 case.escalation_repeats += 1
                 case.ack_deadline = now + policy.repeat_every(case.priority)
                 kind = "reminded"
@@ -102,8 +103,10 @@ def hurry_failed_levels(services, now=None) -> int:
                                exists().where(at_level, OutboundMessage.status.in_(undelivered)),
                                ~exists().where(at_level, OutboundMessage.status.not_in(undelivered)))
             .limit(BATCH).with_for_update(skip_locked=True)).all()
-        for case in cases:
+        hurried = [case for case in cases if next_level(services.directory, services.policy, case.escalation_level,
+                                                         services.directory.mission(case.mission_id)) is not None]
+        for case in hurried:  # at the top there is nobody further: its reminders keep their pace
             case.ack_deadline = now
             session.add(CaseEvent(case_id=case.id, at=now, kind="delivery_failed", actor="system",
                                   data={"level": case.escalation_level}))
-    return len(cases)
+    return len(hurried)

@@ -58,6 +58,20 @@ class Provider(Protocol):
     def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult: ...
 
 
+def send_many(provider, recipients: list[str], body: str, channel: str) -> dict:
+    """The same text to several numbers: in one request where the provider can, else one by one.
+    recipient -> SendResult or SendError."""
+    if hasattr(provider, "send_many"):
+        return provider.send_many(recipients, body, channel)
+    outcomes = {}
+    for recipient in recipients:
+        try:
+            outcomes[recipient] = provider.send(recipient, body, channel)
+        except SendError as exc:
+            outcomes[recipient] = exc
+    return outcomes
+
+
 class ConsoleProvider:
     """Sends nothing: prints the message where the person running Msaada can see it."""
 
@@ -94,27 +108,36 @@ class AfricasTalkingProvider:
         self.timeout = timeout
 
     def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult:
+        outcome = self.send_many([recipient], body, channel)[recipient]
+        if isinstance(outcome, SendError):
+            raise outcome
+        return outcome
+
+    def send_many(self, recipients: list[str], body: str, channel: str = "sms") -> dict:
+        """One request for several numbers (AT takes a list): recipient -> SendResult or SendError."""
         from africastalking.Service import AfricasTalkingException
 
         try:
-            response = self.sms.send(body, [recipient], sender_id=self.sender_id, timeout=self.timeout)
+            response = self.sms.send(body, recipients, sender_id=self.sender_id, timeout=self.timeout)
         except AfricasTalkingException as exc:  # a non-2xx answer
-            raise SendError(f"africastalking: {str(exc)[:200]}") from None
-        except ValueError as exc:  # the SDK refused the number before sending
-            raise SendError(f"africastalking: {exc}", retryable=False) from None
+            return dict.fromkeys(recipients, SendError(f"africastalking: {str(exc)[:200]}"))
+        except ValueError as exc:  # the SDK refused a number before sending
+            return dict.fromkeys(recipients, SendError(f"africastalking: {exc}", retryable=False))
         except requests.RequestException as exc:
-            raise request_error("africastalking", exc) from None
-        if not isinstance(response, dict):
-            raise SendError(f"africastalking: unexpected answer {str(response)[:200]!r}")
-        recipients = (response.get("SMSMessageData") or {}).get("Recipients") or []
-        if not recipients:
-            message = (response.get("SMSMessageData") or {}).get("Message", "no recipients")
-            raise SendError(f"africastalking: {message}")
-        first = recipients[0]
-        code = int(first.get("statusCode") or 0)
-        if code not in AT_ACCEPTED:
-            raise SendError(f"africastalking: {first.get('status')} ({code})", retryable=code not in AT_PERMANENT)
-        return SendResult(provider_id=first.get("messageId"), status="sent")
+            return dict.fromkeys(recipients, request_error("africastalking", exc))
+        data = response.get("SMSMessageData") or {} if isinstance(response, dict) else {}
+        answered = {r.get("number"): r for r in data.get("Recipients") or []}
+        outcomes = {}
+        for recipient in recipients:
+            entry = answered.get(recipient)
+            if entry is None:
+                reason = data.get("Message") or f"unexpected answer {str(response)[:200]!r}"
+                outcomes[recipient] = SendError(f"africastalking: {reason}")
+                continue
+            code = int(entry.get("statusCode") or 0)
+            outcomes[recipient] = SendResult(provider_id=entry.get("messageId")) if code in AT_ACCEPTED else \
+                SendError(f"africastalking: {entry.get('status')} ({code})", retryable=code not in AT_PERMANENT)
+        return outcomes
 
 
 # Twilio error codes that no retry will mend: bad or unreachable number, opted out, no template.

@@ -50,11 +50,14 @@ def open_sos_case(ctx: Context, convo: Conversation) -> dict:
             if who(ctx).person_id else {ctx.phone}
         open_case = open_case_of(ctx.services.db(), phones)
         answers["case_id"] = open_case.id if open_case else None
+        answers["repeat"] = open_case is not None
     if answers.get("case_id"):
         case = update_case(ctx.services, answers["case_id"], Changes(
             category=answers.get("category"), country=answers.get("country"), city=answers.get("city"),
             latitude=answers.get("latitude"), longitude=answers.get("longitude"),
-            discreet=answers.get("contact") == "discreet"), ctx.phone, ctx.channel, pipeline=ctx.pipeline)
+            discreet=answers.get("contact") == "discreet",
+            repeat_source=ctx.extras.get("source_key") if answers.get("repeat") else None),
+            ctx.phone, ctx.channel, pipeline=ctx.pipeline)
         return _sos_done(ctx, case)
     case = submit(ctx.services, NewCase(
         kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,

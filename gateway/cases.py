@@ -198,6 +198,7 @@ class Changes:
     longitude: float | None = None
     discreet: bool | None = None
     description: str | None = None
+    repeat_source: str | None = None  # a new SOS joining the case: the message that said it
 
 
 def update_case(services, case_id: int, changes: Changes, actor: str, channel: str, pipeline=None) -> Case:
@@ -246,15 +247,21 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
                     case_id=case.id, recipient=phone, channel="sms", body=fit("UPDATE " + body), purpose="alert",
                     level=level, idempotency_key=f"update:{case.id}:{phone}:{mission.id}"))
             session.add_all(new_alerts)
-        if done:
+        repeat = changes.repeat_source and changes.repeat_source not in {
+            (data or {}).get("source") for data in session.scalars(
+                select(CaseEvent.data).where(CaseEvent.case_id == case.id, CaseEvent.kind == "repeat_sos"))}
+        if done or repeat:
             case.updated_at = now
-            event = CaseEvent(case_id=case.id, at=now, kind="updated", actor=actor, channel=channel,
-                              data={k: v for k, v in done.items() if k != "description"}, text=changes.description)
+            kind = "repeat_sos" if repeat else "updated"
+            data = {k: v for k, v in done.items() if k != "description"}
+            event = CaseEvent(case_id=case.id, at=now, kind=kind, actor=actor, channel=channel,
+                              data={**data, **({"source": changes.repeat_source} if repeat else {})},
+                              text=changes.description)
             session.add(event)
             session.flush()
             said = "; ".join(f"{k}: {v}" for k, v in done.items() if k in ("category", "city", "country"))
-            forward = forward_to_handler(session, case, " ".join(filter(None, (changes.description, said))),
-                                         f"event{event.id}")
+            said = " ".join(filter(None, ("SOS again." if repeat else None, changes.description, said)))
+            forward = forward_to_handler(session, case, said, f"event{event.id}")
             new_alerts += [forward] if forward else []
         session.flush()
         alert_ids = [a.id for a in new_alerts]

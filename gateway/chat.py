@@ -141,7 +141,8 @@ def _sos(services, ctx, message, description, lang):
     session = services.db()
     existing = open_case_of(session, _phones(services, ctx))
     if existing is not None:  # a repeat SOS joins the case already open
-        update_case(services, existing.id, Changes(description=description or None), ctx.phone, ctx.channel)
+        update_case(services, existing.id, Changes(description=description or None,
+                                                   repeat_source=ctx.extras["source_key"]), ctx.phone, ctx.channel)
         case_id, reference = existing.id, existing.reference
     else:
         opened = submit(services, NewCase(

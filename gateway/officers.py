@@ -126,4 +126,6 @@ def _name(services, roles: list[Officer], case: Case) -> str:
     for role in roles:
         if role.scope == "mission" and role.mission_id == case.mission_id:
             return services.directory.mission(role.mission_id).name
+    if all(role.scope == "state_department" for role in roles):
+        return "State Department duty officer"
     return services.directory.response_centre_name

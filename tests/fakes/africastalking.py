@@ -1,7 +1,8 @@
 """Africa's Talking's SMS API (POST /version1/messaging), as the official SDK sees it.
 
-Behaviours for `script`: "ok" (default), ("status", code, name) a per-recipient failure,
-("http", status) an HTTP error, ("sleep", seconds) a slow answer, then ok.
+Behaviours for `script`, taken one per recipient (AT answers for each number of a request):
+"ok" (default), ("status", code, name) that recipient's failure; and, for the whole request
+when it comes first, ("http", status) an HTTP error or ("sleep", seconds) a slow answer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ class FakeAfricasTalking(FakeServer):
         if isinstance(behaviour, tuple) and behaviour[0] == "sleep":
             time.sleep(behaviour[1])
         recipients = []
-        for number in recorded.form.get("to", "").split(","):
+        for i, number in enumerate(recorded.form.get("to", "").split(",")):
+            if i > 0:  # the script has one behaviour per recipient
+                with self.lock:
+                    behaviour = self.script.popleft() if self.script else "ok"
             if isinstance(behaviour, tuple) and behaviour[0] == "status":
                 recipients.append({"statusCode": behaviour[1], "number": number, "status": behaviour[2],
                                    "cost": "0", "messageId": "None"})
