@@ -29,6 +29,7 @@ test: $(VENV)/.installed-dev
 ## bench: the benchmarks under bench/ (not part of the tests)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ussd.py
+	$(BIN)/python bench/escalation.py
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app db upgrade

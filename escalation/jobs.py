@@ -20,15 +20,16 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
-from escalation.outbox import kick
+from escalation.outbox import job_started, kick
 from escalation.providers import SendError, send_many
 from gateway import services as services_module
 from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
-CHUNK = 16  # rows claimed and sent in parallel at once
+CHUNK = 64  # rows claimed at once; their sends go out in parallel
+SENDERS = 32  # provider requests in flight at once, per worker process
 TIME_BUDGET = 30  # seconds a job drains before handing over to a fresh job
 
 
@@ -39,7 +40,7 @@ def senders() -> ThreadPoolExecutor:
     """The threads that wait on providers, made once per process."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(CHUNK, thread_name_prefix="send"))
+        _pool = (os.getpid(), ThreadPoolExecutor(SENDERS, thread_name_prefix="send"))
     return _pool[1]
 
 
@@ -47,6 +48,7 @@ def deliver(message_ids: list[int] | None = None) -> int:
     """Send due pending messages, those of `message_ids` among them. Returns how many were sent."""
     services = services_module.current()
     started, sent = time.monotonic(), 0
+    job_started(services)
     try:
         while True:
             chunk = claim(services.db, CHUNK)
@@ -82,29 +84,78 @@ def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor)
     """Send the claimed rows in parallel and record every outcome. Returns how many went out."""
     suppressed = crisis_summarised(services, chunk)
     plans = {m.id: route(services, m) for m in chunk if m.id not in suppressed}
-    # The same text through the same provider goes out in one request where the provider can
-    # (Africa's Talking takes a list): a case's level-1 alert is one request, not two.
-    groups: dict[tuple, list[tuple[int, str]]] = {}
-    for message_id, (provider, channel, recipient, body) in plans.items():
-        groups.setdefault((provider, channel, body), []).append((message_id, recipient))
-    futures = {key: pool.submit(_send, key[0], [r for _, r in members], key[2], key[1])
-               for key, members in groups.items()}
     outcomes = {}
-    for key, members in groups.items():
-        by_recipient = futures[key].result()
-        outcomes.update({message_id: by_recipient[recipient] for message_id, recipient in members})
+    for wave in waves(plans, chunk):
+        # The same text through the same provider goes out in one request where the provider can
+        # (Africa's Talking takes a list): a case's level-1 alert is one request, not two.
+        groups: dict[tuple, list[tuple[int, str]]] = {}
+        for message_id in wave:
+            provider, channel, recipient, body = plans[message_id]
+            groups.setdefault((provider, channel, body), []).append((message_id, recipient))
+        futures = {key: pool.submit(_send, key[0], [r for _, r in members], key[2], key[1])
+                   for key, members in groups.items()}
+        for key, members in groups.items():
+            by_recipient = futures[key].result()
+            outcomes.update({message_id: by_recipient[recipient] for message_id, recipient in members})
     now, sent = utcnow(), 0
+    for row in chunk:  # the claimed rows are detached: set the outcomes on them, then write all at once
+        if row.id in suppressed:
+            row.status, row.error = MessageStatus.SUPPRESSED, f"summarised in crisis alert #{suppressed[row.id]}"
+            row.updated_at = now
+        else:
+            provider, channel = plans[row.id][0], plans[row.id][1]
+            sent += _apply(services, row, provider.name, channel, outcomes[row.id], now)
     with services.db.transaction() as session:
-        for message in chunk:
-            row = session.get(OutboundMessage, message.id)
-            if row.id in suppressed:
-                row.status, row.error = MessageStatus.SUPPRESSED, f"summarised in crisis alert #{suppressed[row.id]}"
-            else:
-                provider, channel = plans[row.id][0], plans[row.id][1]
-                sent += _apply(services, row, provider.name, channel, outcomes[row.id], now)
-            if row.case_id is not None:
-                _on_timeline(session, row, now)
+        record(session.connection(), chunk, now)
     return sent
+
+
+_RECORDED = ("status", "provider", "provider_id", "channel", "sent_at", "error", "next_attempt_at", "failover",
+             "attempts", "updated_at")
+_UPDATE_MESSAGE = (update(OutboundMessage.__table__).where(OutboundMessage.__table__.c.id == bindparam("_id"))
+                   .values({name: bindparam(name) for name in _RECORDED}))
+
+
+def record(conn, rows: list[OutboundMessage], now) -> None:
+    """Write the outcomes of a chunk in a few statements: the rows, every attempt on its case's
+    timeline, and the cases whose first alert went out marked escalated."""
+    if not rows:
+        return
+    conn.execute(_UPDATE_MESSAGE, [{"_id": row.id, **{name: getattr(row, name) for name in _RECORDED}}
+                                   for row in rows])
+    events = [dict(case_id=row.case_id, at=now, kind="message_out", actor="system", channel=row.channel,
+                   text=row.body if row.purpose != "alert" else None,
+                   data={"message_id": row.id, "to": row.recipient, "purpose": row.purpose, "level": row.level,
+                         "provider": row.provider, "status": row.status.value, "attempt": row.attempts,
+                         "error": row.error})
+              for row in rows if row.case_id is not None]
+    alerted = {row.case_id: row.level for row in rows if row.case_id is not None and row.purpose == "alert"
+               and row.status == MessageStatus.SENT}
+    if alerted:
+        escalated = conn.execute(update(Case.__table__).where(Case.__table__.c.id.in_(alerted),
+                                                              Case.__table__.c.status == CaseStatus.OPEN)
+                                 .values(status=CaseStatus.ESCALATED, updated_at=now)
+                                 .returning(Case.__table__.c.id)).scalars().all()
+        events += [dict(case_id=case_id, at=now, kind="escalated", actor="system", channel=None, text=None,
+                        data={"level": alerted[case_id]}) for case_id in escalated]
+    if events:
+        conn.execute(insert(CaseEvent.__table__), events)
+
+
+def waves(plans: dict, chunk: list[OutboundMessage]) -> list[list[int]]:
+    """The chunk in waves sent one after the other, each with at most one message per case and
+    number: an officer gets a case's alert before its UPDATE, in the order they were written."""
+    cases = {m.id: m.case_id for m in chunk}
+    result: list[list[int]] = []
+    depth: dict[tuple, int] = {}
+    for message_id in sorted(plans):
+        key = (cases[message_id], plans[message_id][2])
+        level = depth.get(key, 0)
+        depth[key] = level + 1
+        if level == len(result):
+            result.append([])
+        result[level].append(message_id)
+    return result
 
 
 def route(services, message: OutboundMessage):
@@ -153,21 +204,6 @@ def _apply(services, row: OutboundMessage, provider: str, channel: str, outcome,
     return 0
 
 
-def _on_timeline(session, row: OutboundMessage, now) -> None:
-    """Every attempt on the case's timeline; the first alert out marks the case escalated."""
-    session.add(CaseEvent(case_id=row.case_id, at=now, kind="message_out", actor="system", channel=row.channel,
-                          text=row.body if row.purpose != "alert" else None,
-                          data={"message_id": row.id, "to": row.recipient, "purpose": row.purpose,
-                                "level": row.level, "provider": row.provider, "status": row.status.value,
-                                "attempt": row.attempts, "error": row.error}))
-    if row.purpose == "alert" and row.status == MessageStatus.SENT:
-        case = session.get(Case, row.case_id)
-        if case.status == CaseStatus.OPEN:
-            case.status = CaseStatus.ESCALATED
-            session.add(CaseEvent(case_id=case.id, at=now, kind="escalated", actor="system",
-                                  data={"level": row.level}))
-
-
 def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
     """Level-1 Response Centre alerts for distress cases in a place under a declared crisis:
     row id -> crisis id. The Response Centre has the crisis alert instead."""
@@ -203,8 +239,8 @@ def mark_stale_sending(services, now=None) -> int:
         for row in rows:
             row.status, row.updated_at = MessageStatus.UNKNOWN, now
             row.error = "the worker stopped while sending: outcome unknown, not sent again"
-            if row.case_id is not None:
-                _on_timeline(session, row, now)
+        session.flush()
+        record(session.connection(), rows, now)
     if rows:
         log.warning("%d message(s) left in flight by a stopped worker marked unknown", len(rows))
     return len(rows)

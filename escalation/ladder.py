@@ -74,8 +74,9 @@ def climb_overdue(services, now=None) -> list[int]:
                 case.ack_deadline = now + policy.repeat_every(case.priority)
                 kind = "reminded"
             phones = recipients(directory, policy, level, mission)
-            waited = int((now - case.created_at).total_seconds() // 60)
-            body = fit(f"NOT ACKNOWLEDGED after {waited} min - level {level}. "
+            seconds = int((now - case.created_at).total_seconds())
+            waited = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+            body = fit(f"NOT ACKNOWLEDGED after {waited} - level {level}. "
                        + alert_text(case.as_row(), mission.name if mission else None, directory))
             rows = [OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
                                     level=level,

@@ -57,7 +57,7 @@ def open_sos_case(ctx: Context, convo: Conversation) -> dict:
             latitude=answers.get("latitude"), longitude=answers.get("longitude"),
             discreet=answers.get("contact") == "discreet",
             repeat_source=ctx.extras.get("source_key") if answers.get("repeat") else None),
-            ctx.phone, ctx.channel, pipeline=ctx.pipeline)
+            ctx.phone, ctx.channel)
         return _sos_done(ctx, case)
     case = submit(ctx.services, NewCase(
         kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,
@@ -65,7 +65,7 @@ def open_sos_case(ctx: Context, convo: Conversation) -> dict:
         discreet=answers.get("contact") == "discreet", description=ctx.extras.get("description"),
         person_id=who(ctx).person_id, source_key=ctx.extras.get("source_key"),
         latitude=answers.get("latitude"), longitude=answers.get("longitude"),
-    ), pipeline=ctx.pipeline)
+    ))
     return _sos_done(ctx, case)
 
 

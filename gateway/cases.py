@@ -145,9 +145,8 @@ def _at_once_statement(case_columns: tuple, event_columns: tuple, alert_columns:
             .returning(messages.c.case_id, messages.c.id).add_cte(new_event))
 
 
-def submit(services, new: NewCase, pipeline=None) -> Opened:
-    """Open a case, commit it with its alerts, then hand the alerts to the queue (through
-    `pipeline`, a Redis pipeline the caller executes, when given).
+def submit(services, new: NewCase) -> Opened:
+    """Open a case, commit it with its alerts, then hand the alerts to the queue.
 
     Submitting again with the same `source_key` (a provider's retry) returns the first case
     and alerts nobody twice.
@@ -173,7 +172,7 @@ def submit(services, new: NewCase, pipeline=None) -> Opened:
             if existing is not None:
                 return Opened(existing.id, existing.reference, existing.mission_id, existing.discreet)
             continue
-        dispatch(services, alert_ids, pipeline)
+        dispatch(services, alert_ids)
         return case
     raise RuntimeError(f"could not open a case for {new.source_key or new.phone}")
 
@@ -201,7 +200,7 @@ class Changes:
     repeat_source: str | None = None  # a new SOS joining the case: the message that said it
 
 
-def update_case(services, case_id: int, changes: Changes, actor: str, channel: str, pipeline=None) -> Case:
+def update_case(services, case_id: int, changes: Changes, actor: str, channel: str) -> Case:
     """Apply what the person told us later (the rest of an SOS, a location, a repeat SOS).
 
     The priority only ever rises. When the place now points at a mission that was not alerted
@@ -265,5 +264,6 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
             new_alerts += [forward] if forward else []
         session.flush()
         alert_ids = [a.id for a in new_alerts]
-    dispatch(services, alert_ids, pipeline)
+    dispatch(services, alert_ids)
     return case
+

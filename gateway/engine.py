@@ -65,7 +65,6 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. a WhatsApp location
     cache: dict[str, Any] = field(default_factory=dict)  # per-message lookups (the person, ...)
     texts: Texts | None = None
-    pipeline: Any = None  # a Redis pipeline the channel executes after replying (queue hand-offs)
 
 
 @dataclass

@@ -55,8 +55,7 @@ def answer(services, request: Request) -> str:
         state = {"phone": request.phone, "who": who(ctx).to_dict()}
         if screen.end:
             state.update(final=body, text=request.text)
-        ctx.pipeline.set(KEY.format(request.session_id), json.dumps(state), ex=services.settings.session_ttl)
-    _execute(ctx.pipeline)
+        _save(services, request.session_id, state)
     return body
 
 
@@ -112,8 +111,7 @@ def session_ended(services, session_id: str, phone: str, text: str, status: str)
 
 def _context(services, session_id: str, phone: str) -> Context:
     return Context(channel="ussd", phone=phone, services=services,
-                   extras={"session_id": session_id, "source_key": f"ussd:{session_id}"},
-                   pipeline=services.redis.pipeline(transaction=False))
+                   extras={"session_id": session_id, "source_key": f"ussd:{session_id}"})
 
 
 def _load(services, session_id: str) -> dict | None:
@@ -125,12 +123,10 @@ def _load(services, session_id: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def _execute(pipeline) -> None:
-    """Save the state and hand any job to the queue, in one round trip. If Redis is away, the
-    next request looks the number up again and the sweeper enqueues the jobs."""
-    if not len(pipeline):
-        return
+def _save(services, session_id: str, state: dict) -> None:
+    """Keep the starting facts (and the final screen). If Redis is away, the next request
+    looks the number up again."""
     try:
-        pipeline.execute()
+        services.redis.set(KEY.format(session_id), json.dumps(state), ex=services.settings.session_ttl)
     except RedisError as exc:
-        log.warning("USSD state and queue hand-off not written (the sweeper will enqueue): %s", exc)
+        log.warning("USSD state not saved (the next request looks the number up again): %s", exc)

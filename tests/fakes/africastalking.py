@@ -19,6 +19,7 @@ class FakeAfricasTalking(FakeServer):
         super().__init__()
         self.ids = itertools.count(1)
         self.delivered: list[dict] = []  # what was accepted for delivery: {"to", "message", "id"}
+        self.slow: list[tuple[float, list[str]]] = []  # (seconds slept, the request's numbers)
 
     def respond(self, recorded: Recorded, behaviour) -> tuple[int, str, bytes]:
         if recorded.path != "/version1/messaging":
@@ -29,6 +30,8 @@ class FakeAfricasTalking(FakeServer):
         if isinstance(behaviour, tuple) and behaviour[0] == "http":
             return behaviour[1], "text/plain", b"Internal Server Error"
         if isinstance(behaviour, tuple) and behaviour[0] == "sleep":
+            with self.lock:
+                self.slow.append((behaviour[1], recorded.form.get("to", "").split(",")))
             time.sleep(behaviour[1])
         recipients = []
         for i, number in enumerate(recorded.form.get("to", "").split(",")):

@@ -228,7 +228,11 @@ def test_provider_failures(drill, label, script):
     rows = drill.wait_settled(timeout=120)
     assert_no_case_lost_and_no_duplicate(drill)
     statuses = collections.Counter(r.status for r in rows)
-    assert statuses[MessageStatus.SENT] >= len(rows) - 4, statuses
+    # A request that timed out may have been sent: its numbers (one request carries every
+    # number that gets the same text) are marked unknown and never sent again; all else went.
+    timed_out = [n for seconds, numbers in drill.at.slow if seconds > 1 for n in numbers]
+    assert sorted(r.recipient for r in rows if r.status == MessageStatus.UNKNOWN) == sorted(timed_out)
+    assert statuses[MessageStatus.SENT] == len(rows) - len(timed_out), statuses
     if label != "timeouts":
         assert statuses[MessageStatus.UNKNOWN] == 0
         assert any(r.provider == "twilio" for r in rows if r.status == MessageStatus.SENT), "no failover"
