@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench migrate constraints clean
+.PHONY: run test bench browser migrate constraints clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Msaada needs Python 3.11 or newer")'
@@ -23,13 +23,20 @@ run: $(VENV)/.installed
 	$(BIN)/python run.py
 
 ## test: set up and run the whole suite (SQLite, plus PostgreSQL when TEST_DATABASE_URL is set)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmarks under bench/ (not part of the tests)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ussd.py
 	$(BIN)/python bench/escalation.py
+
+# The browser tests drive Debian's chromium through Playwright (no browser download from the web).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@[ -x $(CHROMIUM) ] || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app db upgrade

@@ -8,18 +8,22 @@ from __future__ import annotations
 import logging
 import sys
 
-from flask import Flask, jsonify
+from flask import Flask
 
+from api.v1 import bp as api_v1
 from config.settings import Settings, SettingsError
 from gateway import services as services_module
 from gateway.flows import FlowError
+from dashboard import bp as dashboard
+from gateway.ops import bp as ops
 from gateway.sms.africastalking import bp as sms_africastalking
 from gateway.sms.twilio import bp as sms_twilio
 from gateway.ussd.africastalking import bp as ussd_africastalking
 from gateway.whatsapp.twilio import bp as whatsapp_twilio
+from simulator import bp as simulator
 
 # Adding a channel: add its blueprint here.
-BLUEPRINTS = [ussd_africastalking, sms_africastalking, sms_twilio, whatsapp_twilio]
+BLUEPRINTS = [ussd_africastalking, sms_africastalking, sms_twilio, whatsapp_twilio, dashboard, ops, api_v1]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -33,17 +37,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=(settings.public_base_url or "").startswith("https://"),
+                      PERMANENT_SESSION_LIFETIME=12 * 3600)
     app.extensions["msaada"] = services
     app.teardown_appcontext(lambda _exc: services.db.remove())
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if settings.simulator:  # `make run` only: in production /simulator is a 404
+        app.register_blueprint(simulator)
 
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok")
-
-    from gateway.cli import register_channel_cli, register_cli
+    from gateway.cli import register_channel_cli, register_cli, register_user_cli
     register_cli(app)
     register_channel_cli(app)
+    register_user_cli(app)
     return app

@@ -28,6 +28,10 @@ def main() -> int:
     except SettingsError as exc:
         print(f"msaada: {exc}", file=sys.stderr)
         return 2
+    if settings.simulator and not env.get("TWILIO_AUTH_TOKEN"):
+        # Lets the simulator sign its WhatsApp requests as Twilio would; with no account SID it
+        # sends nothing through Twilio.
+        env["TWILIO_AUTH_TOKEN"] = local_secret(settings.instance_path, "twilio_local_token")
     bin_dir = Path(sys.executable).parent
     children: list[tuple[str, subprocess.Popen]] = []
     redis_server = None
@@ -35,10 +39,12 @@ def main() -> int:
         redis_server, env["REDIS_URL"] = start_embedded_redis(settings.instance_path)
         print(f"redis   | embedded Redis at {env['REDIS_URL']}")
 
-    for command in (["db", "upgrade"], ["directory", "load"]):
+    for command in (["db", "upgrade"], ["directory", "load"], ["users", "first-admin"]):
         subprocess.run([str(bin_dir / "flask"), "--app", "app", *command], cwd=ROOT, env=env, check=True)
 
-    web = [str(bin_dir / "gunicorn"), "--bind", f"0.0.0.0:{settings.port}", "--workers",
+    # The simulator can speak as any number, officers' included: keep it on this machine.
+    host = "127.0.0.1" if settings.simulator else "0.0.0.0"
+    web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{settings.port}", "--workers",
            env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "app:create_app()"]
     worker = [sys.executable, "-m", "escalation.worker"]
     for name, command in (("web", web), ("worker", worker)):
@@ -52,7 +58,11 @@ def main() -> int:
           f"  USSD          POST {base}/ussd/africastalking  (and /ussd/africastalking/events)\n"
           f"  SMS           POST {base}/sms/africastalking  {base}/sms/twilio\n"
           f"  WhatsApp      POST {base}/whatsapp/twilio\n"
-          f"  health        {base}/healthz\n"
+          f"  dashboard     {base}/dashboard  (user admin, password in {admin_password(settings)})\n"
+          + (f"  simulator     {base}/simulator  (a phone on screen: dial *384*1# or chat as WhatsApp/SMS)\n"
+             if settings.simulator else "") +
+          f"  API           {base}/api/v1/openapi.json  (set API_TOKENS to use it)\n"
+          f"  health        {base}/healthz  {base}/readyz  {base}/metrics\n"
           f"  try WhatsApp  .venv/bin/flask --app app channels whatsapp --from +971501234567 --text SOS\n"
           f"  Ctrl-C stops everything.\n", flush=True)
 
@@ -73,6 +83,22 @@ def main() -> int:
         redis_server.wait(timeout=10)
     print("msaada: stopped")
     return code
+
+
+def local_secret(instance: Path, name: str) -> str:
+    import secrets
+
+    path = instance / name
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def admin_password(settings: Settings) -> str:
+    path = settings.instance_path / "admin-password.txt"
+    return str(path) if path.exists() else "the one you set with flask users create"
 
 
 def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:

@@ -47,13 +47,14 @@ class Settings:
     directory_file: Path
     escalation_policy_file: Path
     data_keys: tuple[str, ...]
-    api_tokens: tuple[str, ...]
+    api_tokens: tuple[tuple[str, str], ...]  # (token, scope): "operator", "analyst" or "mission:<id>"
     instance_path: Path
     session_ttl: int = 300  # seconds a USSD session's state is kept in Redis
     chat_session_ttl: int = 1800  # idle seconds before an SMS/WhatsApp conversation starts afresh
     sweep_interval: int = 15  # seconds between two rounds of the sweeper
     provider_timeout: float = 10  # seconds a provider has to answer a send
     simulator: bool = False
+    map_tile_url: str | None = None  # e.g. https://tiles.example/{z}/{x}/{y}.png; offline outlines without
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
@@ -113,13 +114,14 @@ class Settings:
             escalation_policy_file=_file("ESCALATION_POLICY_FILE", get("ESCALATION_POLICY_FILE"),
                                          CONFIG_DIR / "escalation.yaml"),
             data_keys=_list(get("DATA_KEYS")) or (_instance_secret(instance, "data_key"),),
-            api_tokens=_list(get("API_TOKENS")),
+            api_tokens=_api_tokens(get("API_TOKENS")),
             instance_path=instance,
             session_ttl=_int("SESSION_TTL", get("SESSION_TTL") or "300", 30, 86400),
             chat_session_ttl=_int("CHAT_SESSION_TTL", get("CHAT_SESSION_TTL") or "1800", 60, 7 * 86400),
             sweep_interval=_int("SWEEP_INTERVAL", get("SWEEP_INTERVAL") or "15", 1, 3600),
             provider_timeout=_int("PROVIDER_TIMEOUT", get("PROVIDER_TIMEOUT") or "10", 1, 120),
             simulator=_bool("SIMULATOR", get("SIMULATOR") or "0"),
+            map_tile_url=_tile_url(get("MAP_TILE_URL")),
         )
 
     @property
@@ -167,6 +169,26 @@ def _sms_routes(value: str | None, at: dict, tw: dict) -> tuple[tuple[str, str],
     if "" not in {p for p, _ in routes}:
         raise SettingsError("SMS_PROVIDER: routes need a default, e.g. '+254=africastalking,*=twilio'")
     return tuple(sorted(routes, key=lambda r: -len(r[0])))
+
+
+def _api_tokens(value: str | None) -> tuple[tuple[str, str], ...]:
+    """`token` (operator: every case) or `token=analyst` or `token=mission:sa-riyadh`, comma-separated."""
+    tokens = []
+    for entry in _list(value):
+        token, _, scope = (x.strip() for x in entry.partition("="))
+        scope = scope or "operator"
+        if len(token) < 16:
+            raise SettingsError("API_TOKENS: every token needs at least 16 characters")
+        if scope not in ("operator", "analyst") and not (scope.startswith("mission:") and scope[8:]):
+            raise SettingsError(f"API_TOKENS: unknown scope {scope!r} (operator, analyst or mission:<id>)")
+        tokens.append((token, scope))
+    return tuple(tokens)
+
+
+def _tile_url(value: str | None) -> str | None:
+    if value and not (value.startswith(("http://", "https://")) and "{z}" in value):
+        raise SettingsError("MAP_TILE_URL: must be an http(s) URL with {z}, {x} and {y}")
+    return value
 
 
 def _check_base_url(name: str, value: str | None) -> None:

@@ -267,3 +267,36 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
     dispatch(services, alert_ids)
     return case
 
+
+def reassign(services, case_id: int, mission_id: str | None, actor: str, channel: str) -> str:
+    """Give the case to another mission (None: the Response Centre alone). The new mission's duty
+    numbers get the level-1 alert, unless the case is closed or already acknowledged."""
+    from escalation.outbox import dispatch
+
+    directory = services.directory
+    mission = directory.mission(mission_id)
+    if mission_id and mission is None:
+        return "No such mission."
+    with services.db.transaction() as session:
+        case = session.get(Case, case_id, with_for_update=True)
+        if case.mission_id == mission_id:
+            return f"{case.reference} is already with {mission.name if mission else 'the Response Centre'}."
+        before, case.mission_id, case.updated_at = case.mission_id, mission_id, utcnow()
+        session.add(CaseEvent(case_id=case.id, kind="reassigned", actor=actor, channel=channel,
+                              data={"from": before, "to": mission_id}))
+        alerts = []
+        if mission and case.status in (CaseStatus.OPEN, CaseStatus.ESCALATED):
+            body = alert_text(case.as_row(), mission.name, directory)
+            taken = set(session.scalars(select(OutboundMessage.idempotency_key).where(
+                OutboundMessage.case_id == case.id)))
+            for phone in mission.phones:
+                key = f"alert:{case.id}:{phone}:1:0"
+                if key not in taken:
+                    alerts.append(OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body,
+                                                  purpose="alert", level=max(case.escalation_level, 1),
+                                                  idempotency_key=key))
+            session.add_all(alerts)
+        session.flush()
+        reference, ids = case.reference, [a.id for a in alerts]
+    dispatch(services, ids)
+    return f"{reference} reassigned to {mission.name if mission else 'the Response Centre alone'}."

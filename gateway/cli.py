@@ -54,10 +54,9 @@ def register_cli(app: Flask) -> None:
 
 def register_channel_cli(app: Flask) -> None:
     """`flask channels whatsapp|sms`: send a message to a running Msaada as a provider would."""
-    import uuid
-
     import requests
-    from twilio.request_validator import RequestValidator
+
+    from gateway import simulate
 
     services = app.extensions["msaada"]
 
@@ -71,7 +70,7 @@ def register_channel_cli(app: Flask) -> None:
             token = services.settings.twilio_auth_token
             if not token:
                 raise click.ClickException("set TWILIO_AUTH_TOKEN (the same value the server uses)")
-            headers["X-Twilio-Signature"] = RequestValidator(token).compute_signature(url + path, form)
+            headers["X-Twilio-Signature"] = simulate.twilio_signature(token, url + path, form)
         response = requests.post(url + path, data=form, headers=headers, timeout=15)
         click.echo(f"{response.status_code} {response.text}")
 
@@ -84,13 +83,7 @@ def register_channel_cli(app: Flask) -> None:
     @click.option("--media", help="a media URL (a photo, a voice note)")
     def whatsapp(url, sender, text, lat, lon, media):
         """A WhatsApp message through Twilio, signed with TWILIO_AUTH_TOKEN."""
-        sid = "SM" + uuid.uuid4().hex
-        form = {"MessageSid": sid, "SmsMessageSid": sid, "From": f"whatsapp:{sender}", "To": "whatsapp:+14155238886",
-                "Body": text, "NumMedia": "0", "ProfileName": "Test", "WaId": sender.lstrip("+")}
-        if lat is not None and lon is not None:
-            form.update(Latitude=str(lat), Longitude=str(lon))
-        if media:
-            form.update(NumMedia="1", MediaUrl0=media, MediaContentType0="image/jpeg")
+        form = simulate.whatsapp_form(sender, text, lat, lon, media)
         post(url.rstrip("/"), "/whatsapp/twilio", form, sign=True)
 
     @channels.command("sms")
@@ -101,12 +94,84 @@ def register_channel_cli(app: Flask) -> None:
     def sms(url, sender, text, provider):
         """An SMS through Twilio (signed) or Africa's Talking (replies go out through the worker)."""
         if provider == "twilio":
-            sid = "SM" + uuid.uuid4().hex
-            post(url.rstrip("/"), "/sms/twilio", {"MessageSid": sid, "From": sender, "To": "+14155550100",
-                                                   "Body": text}, sign=True)
+            post(url.rstrip("/"), "/sms/twilio", simulate.twilio_sms_form(sender, text), sign=True)
         else:
-            token = services.settings.at_webhook_token
-            path = "/sms/africastalking" + (f"?token={token}" if token else "")
-            post(url.rstrip("/"), path, {"from": sender, "to": "22384", "text": text,
-                                         "id": "ATXid_" + uuid.uuid4().hex, "date": "", "networkCode": "63902"},
-                 sign=False)
+            path = simulate.at_path("/sms/africastalking", services.settings.at_webhook_token)
+            post(url.rstrip("/"), path, simulate.at_sms_form(sender, text), sign=False)
+
+
+def register_user_cli(app: Flask) -> None:
+    """`flask users create|first-admin|list|disable`: the dashboard's accounts."""
+    from sqlalchemy import select
+
+    from dashboard.auth import hash_password
+    from gateway import audit
+    from gateway.models import Role, User
+
+    services = app.extensions["msaada"]
+
+    @app.cli.group()
+    def users():
+        """Dashboard users."""
+
+    @users.command("create")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+    @click.option("--mission", "mission_id", help="the mission id (required for --role mission)")
+    @click.password_option(help="asked for when not given (never put it in shell history)")
+    def users_create(username, role, mission_id, password):
+        """Create a user: operator, mission (with --mission), analyst or admin."""
+        username = username.strip().lower()
+        if not 1 <= len(username) <= 60:  # the column's width; an empty name would sign in with ""
+            raise click.BadParameter("the username needs 1 to 60 characters")
+        if role == "mission" and not services.directory.mission(mission_id):
+            raise click.BadParameter(f"--mission must be one of: {', '.join(m.id for m in services.directory.missions)}")
+        if role != "mission" and mission_id:
+            raise click.BadParameter("--mission is only for --role mission")
+        if len(password) < 10:
+            raise click.BadParameter("the password needs at least 10 characters")
+        with services.db.transaction() as session:
+            if session.scalar(select(User).where(User.username == username)):
+                raise click.ClickException(f"user {username} exists already")
+            session.add(User(username=username, password_hash=hash_password(password), role=Role(role),
+                             mission_id=mission_id))
+            audit.record(session, "cli", "user_created", username, None, role=role, mission=mission_id)
+        click.echo(f"user {username} created ({role}{' of ' + mission_id if mission_id else ''})")
+
+    @users.command("first-admin")
+    def users_first_admin():
+        """On a new installation (no users at all), create `admin` with a random password and
+        print it once; it is also kept in the instance folder (`make run` uses this)."""
+        import secrets
+
+        with services.db.transaction() as session:
+            if session.scalar(select(User.id).limit(1)) is not None:
+                return
+            password = secrets.token_urlsafe(12)
+            session.add(User(username="admin", password_hash=hash_password(password), role=Role.ADMIN))
+            audit.record(session, "cli", "user_created", "admin", None, role="admin")
+        path = services.settings.instance_path / "admin-password.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        click.echo(f"dashboard user admin created; its password is in {path}")
+
+    @users.command("list")
+    def users_list():
+        """Every user, with role and mission."""
+        for user in services.db().scalars(select(User).order_by(User.username)):
+            state = "" if user.active else " (disabled)"
+            click.echo(f"{user.username}\t{user.role.value}\t{user.mission_id or ''}{state}")
+
+    @users.command("disable")
+    @click.argument("username")
+    def users_disable(username):
+        """Stop a user signing in (their sessions end at once)."""
+        with services.db.transaction() as session:
+            user = session.scalar(select(User).where(User.username == username.strip().lower()))
+            if user is None:
+                raise click.ClickException(f"no user {username}")
+            user.active = False
+            audit.record(session, "cli", "user_disabled", user.username, None)
+        click.echo(f"user {username} disabled")
+

@@ -221,7 +221,8 @@ class Case(Base):
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id",
                                                    cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),)
+    __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),
+                      Index("ix_cases_status_created", "status", "created_at"))
 
     def as_row(self) -> dict:
         """The case's columns by name (what alert texts are made from)."""
@@ -309,3 +310,39 @@ class Crisis(Base):
     case_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_crises_place_open", "country", "city", "ended_at"),)
+
+
+class Role(str, enum.Enum):
+    OPERATOR = "operator"  # Response Centre: every case
+    MISSION = "mission"  # a mission's officer: that mission's cases only
+    ANALYST = "analyst"  # aggregates only, no personal data
+    ADMIN = "admin"  # every case, and the users
+
+
+class User(Base):
+    """Someone who signs in to the dashboard. Passwords are stored as salted scrypt hashes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One thing a dashboard or API user did (or tried): who, what, on what, from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))  # a username, or "api:<token name>"
+    action: Mapped[str] = mapped_column(String(40))  # login, login_failed, acknowledge, view_case, ...
+    target: Mapped[str | None] = mapped_column(String(80))  # a case reference, a username
+    ip: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

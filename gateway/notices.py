@@ -84,3 +84,30 @@ def forward_to_handler(session, case: Case, text: str, key: str) -> OutboundMess
                               idempotency_key=f"forward:{case.id}:{key}")
     session.add(message)
     return message
+
+
+def message_person(services, case_id: int, text: str, actor: str) -> str:
+    """An officer's own words to the person, on the channel they used. Refused for a discreet
+    case: a message could be seen by the very person they fear."""
+    import uuid
+
+    from escalation.gsm import fit
+    from escalation.outbox import dispatch
+    from gateway.models import CaseEvent
+
+    text = " ".join((text or "").split())
+    if not text:
+        return "Write the message first."
+    with services.db.transaction() as session:
+        case = session.get(Case, case_id)
+        if case.discreet:
+            return f"{case.reference} is discreet: nothing may be sent to the person's phone."
+        body = fit(f"Msaada {case.reference}: {text}", parts=3)
+        message = OutboundMessage(case_id=case.id, recipient=case.phone, channel=channel_for(session, services, case),
+                                  body=body, purpose="notice", idempotency_key=f"officer:{case.id}:{uuid.uuid4().hex}")
+        session.add(message)
+        session.add(CaseEvent(case_id=case.id, kind="message_person", actor=actor, channel="dashboard", text=text))
+        session.flush()
+        reference, ids = case.reference, [message.id]
+    dispatch(services, ids)
+    return f"Message to the person of {reference} queued."

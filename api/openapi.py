@@ -1,0 +1,304 @@
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json.
+
+Written by hand next to the views it describes; tests/test_api.py has Schemathesis call every
+operation with what this document allows and check each answer against it, so the two cannot
+drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, NOTE_LIMIT
+from gateway.models import CaseKind, CaseStatus, MessageStatus, Priority
+from gateway.stats import DIMENSIONS
+
+
+def document() -> dict:
+    """The whole document (a fresh copy: callers may change it)."""
+    return copy.deepcopy(DOCUMENT)
+
+
+# --- small builders ------------------------------------------------------------------------------
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict) -> dict:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def obj(properties: dict, description: str | None = None) -> dict:
+    """An object with exactly these properties, every one always present (maybe null)."""
+    schema = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}
+    return {**schema, "description": description} if description else schema
+
+
+STRING = {"type": "string"}
+TIME = {"type": "string", "format": "date-time"}
+INTEGER = {"type": "integer"}
+COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2, e.g. SA"}
+
+
+def query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def error(description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+    return {**answer, "headers": headers} if headers else answer
+
+
+def ok(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+UNAUTHORIZED = error("No bearer token, or one that is not configured (API_TOKENS). Every call but this "
+                     "document's answers 401 while API_TOKENS is unset.",
+                     {"WWW-Authenticate": {"schema": STRING, "description": 'Bearer realm="msaada"'}})
+BAD_REQUEST = error("A parameter or the body is malformed, or a query parameter is not one of the operation's "
+                    "(a misspelt filter is refused rather than ignored); `error` names it.")
+PEOPLE_ONLY = error("An analyst token: aggregates only.")
+ACTING = error("An analyst token: aggregates only (it may not change cases).")
+NOT_FOUND = error("No such case, or a case this token may not see (the two are not told apart).")
+CONFLICT = error("The change is not possible now, e.g. resolving a case already closed; `error` says why.")
+TOO_LARGE = error("The body is larger than 256 KiB.")
+
+REFERENCE = {
+    "name": "reference", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,24}$"},
+    "description": "A case reference such as KE-7F3K2, with or without KE-, in any case (ke7f3k2).",
+}
+MOMENT = {"anyOf": [TIME, {"type": "string", "format": "date"}]}
+SINCE = query("since", MOMENT, "Only what was opened at or after this time: an RFC 3339 date-time, or a "
+                               "date (its first moment in UTC).")
+UNTIL = query("until", MOMENT, "Only what was opened before this time: an RFC 3339 date-time, or a date "
+                               "(its first moment in UTC).")
+PAGING = [
+    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+          "How many rows to answer."),
+    query("cursor", {"type": "string", "maxLength": 200},
+          "Continue after the last row of a previous page: its `next_cursor`, as it came. Not with offset."),
+    query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+          "Skip this many rows (newest first). Not with cursor."),
+]
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+CASE_SUMMARY = {
+    "reference": {"type": "string", "examples": ["KE-7F3K2"]},
+    "kind": {"type": "string", "enum": [k.value for k in CaseKind]},
+    "category": {"type": "string", "description": "e.g. physical_abuse, unpaid_wages, passport_confiscated"},
+    "priority": {"type": "string", "enum": [p.value for p in Priority]},
+    "status": {"type": "string", "enum": [s.value for s in CaseStatus]},
+    "country": nullable(COUNTRY),
+    "city": nullable(STRING),
+    "mission": nullable({"type": "string", "description": "The id of the mission serving the place"}),
+    "mission_name": nullable(STRING),
+    "channel": {"type": "string", "description": "Where it was raised: ussd, sms, whatsapp"},
+    "discreet": {"type": "boolean", "description": "The person asked not to be contacted"},
+    "escalation_level": INTEGER,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "acknowledged_at": nullable(TIME),
+    "acknowledged_by": nullable(STRING),
+    "resolved_at": nullable(TIME),
+}
+
+REGISTRATION = {
+    "id": INTEGER,
+    "full_name": STRING,
+    "id_number": STRING,
+    "country": COUNTRY,
+    "city": STRING,
+    "employer_name": nullable(STRING),
+    "employer_phone": nullable(STRING),
+    "job_type": nullable(STRING),
+    "agency": nullable(STRING),
+    "next_of_kin_name": nullable(STRING),
+    "next_of_kin_phone": nullable(STRING),
+    "phones": {"type": "array", "items": STRING, "description": "The person's numbers, E.164"},
+    "language": {"type": "string", "description": "en or sw"},
+    "channel": STRING,
+    "consent_at": TIME,
+    "created_at": TIME,
+    "updated_at": TIME,
+}
+
+EVENT = {
+    "at": TIME,
+    "kind": {"type": "string", "description": "opened, updated, escalated, acknowledged, note, resolved, ..."},
+    "actor": {"type": "string", "description": "A phone number, a user, api:<token>, or system"},
+    "channel": nullable(STRING),
+    "text": nullable(STRING),
+    "data": {"type": "object"},
+}
+
+MESSAGE = {
+    "id": INTEGER,
+    "recipient": STRING,
+    "channel": {"type": "string", "description": "sms, whatsapp or whatsapp_template"},
+    "purpose": {"type": "string", "description": "alert (to officers), notice or reply (to the person)"},
+    "level": nullable(INTEGER),
+    "status": {"type": "string", "enum": [s.value for s in MessageStatus]},
+    "provider": nullable(STRING),
+    "attempts": INTEGER,
+    "body": STRING,
+    "error": nullable(STRING),
+    "created_at": TIME,
+    "sent_at": nullable(TIME),
+}
+
+CASE = {
+    **CASE_SUMMARY,
+    "phone": {"type": "string", "description": "The number that raised it, E.164"},
+    "description": nullable(STRING),
+    "latitude": nullable({"type": "number"}),
+    "longitude": nullable({"type": "number"}),
+    "ack_deadline": nullable(TIME),
+    "registration": {"oneOf": [ref("Registration"), {"type": "null"}]},
+    "events": {"type": "array", "items": ref("Event"), "description": "The timeline, oldest first"},
+    "messages": {"type": "array", "items": ref("Message"), "description": "Everything sent about it"},
+}
+
+COUNT = obj({"key": nullable(STRING), "count": INTEGER})
+
+STATS = obj({
+    "scope": {"type": "string", "description": "all, or mission:<id> for a mission token"},
+    "since": nullable(TIME),
+    "until": nullable(TIME),
+    "total": INTEGER,
+    "by": obj({name: {"type": "array", "items": COUNT} for name in DIMENSIONS},
+              "Cases counted by each dimension, the most first; key null where unknown. agency and "
+              "employer come from the registration of the case's person (null: not registered) and "
+              "are merged regardless of case and spacing."),
+    "weekly": {"type": "array", "description": "Cases per ISO week (UTC), and per weekly_by when given",
+               "items": obj({"week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"},
+                             "key": nullable(STRING), "count": INTEGER})},
+    "time_to_acknowledge": {
+        "type": "array",
+        "description": "Per mission (null: cases no mission serves), seconds from opening to the first "
+                       "acknowledgement; percentiles interpolate linearly (as PostgreSQL's percentile_cont).",
+        "items": obj({"mission": nullable(STRING),
+                      "n": {"type": "integer", "description": "Acknowledged cases measured"},
+                      "pending": {"type": "integer", "description": "Cases not acknowledged yet"},
+                      "median": nullable({"type": "number"}), "p90": nullable({"type": "number"})})},
+})
+
+SCHEMAS = {
+    "Error": obj({"error": STRING}),
+    "CaseSummary": obj(CASE_SUMMARY),
+    "Case": obj(CASE),
+    "Event": obj(EVENT),
+    "Message": obj(MESSAGE),
+    "Registration": obj(REGISTRATION),
+    "CaseList": obj({"cases": {"type": "array", "items": ref("CaseSummary")},
+                     "next_cursor": nullable({"type": "string", "description": "null on the last page"})}),
+    "RegistrationList": obj({"registrations": {"type": "array", "items": ref("Registration")},
+                             "next_cursor": nullable(STRING)}),
+    "StatusChange": {
+        "type": "object", "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["acknowledged", "resolved"]},
+                       "note": {"type": "string", "maxLength": NOTE_LIMIT,
+                                "description": "Optional with acknowledged; how it ended, required with resolved"}},
+        "if": {"properties": {"status": {"const": "resolved"}}},
+        "then": {"required": ["note"], "properties": {"note": {"pattern": "\\S"}}},
+    },
+    "Note": {"type": "object", "required": ["text"],
+             "properties": {"text": {"type": "string", "minLength": 1, "maxLength": NOTE_LIMIT, "pattern": "\\S"}}},
+    "Done": obj({"message": {"type": "string", "description": "What was done, in a sentence"},
+                 "case": ref("CaseSummary")}),
+    "Stats": STATS,
+}
+
+
+# --- the document --------------------------------------------------------------------------------
+
+def _json_body(name: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Msaada API",
+        "version": "1.0.0",
+        "description": (
+            "Distress cases of Kenyans abroad, the diaspora registry, and aggregates, for other government "
+            "systems. Every call but this document needs `Authorization: Bearer <token>`. A token's scope "
+            "(API_TOKENS) decides what it sees: operator tokens every case, mission tokens their mission's "
+            "cases and the registrations in its country, analyst tokens /stats only. Errors are JSON "
+            "`{\"error\": \"reason\"}`. Lists are newest first. Reading a case and every change are recorded "
+            "in the audit log."),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "paths": {
+        "/cases": {"get": {
+            "operationId": "listCases", "summary": "List cases, newest first",
+            "parameters": [
+                query("status", {"type": "string", "enum": [s.value for s in CaseStatus]}, "Only this status."),
+                query("kind", {"type": "string", "enum": [k.value for k in CaseKind]}, "Only this kind."),
+                query("country", COUNTRY, "Only cases in this country."),
+                query("mission", {"type": "string", "maxLength": 40}, "Only this mission's cases (its id)."),
+                query("category", {"type": "string", "maxLength": 40}, "Only this category."),
+                SINCE, UNTIL, *PAGING],
+            "responses": {"200": ok("A page of cases this token may see", ref("CaseList")),
+                          "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
+        }},
+        "/cases/{reference}": {"get": {
+            "operationId": "getCase", "summary": "One case with its timeline and the messages sent about it",
+            "parameters": [REFERENCE],
+            "responses": {"200": ok("The case", ref("Case")), "400": BAD_REQUEST, "401": UNAUTHORIZED,
+                          "403": PEOPLE_ONLY, "404": NOT_FOUND},
+        }},
+        "/cases/{reference}/status": {"post": {
+            "operationId": "changeCaseStatus",
+            "summary": "Acknowledge (stops escalation, tells the person unless discreet) or resolve a case",
+            "parameters": [REFERENCE],
+            "requestBody": _json_body("StatusChange"),
+            "responses": {"200": ok("Done", ref("Done")), "400": BAD_REQUEST, "401": UNAUTHORIZED,
+                          "403": ACTING, "404": NOT_FOUND, "409": CONFLICT, "413": TOO_LARGE},
+        }},
+        "/cases/{reference}/notes": {"post": {
+            "operationId": "addCaseNote", "summary": "Add a note to a case's timeline",
+            "parameters": [REFERENCE],
+            "requestBody": _json_body("Note"),
+            "responses": {"201": ok("Added", ref("Done")), "400": BAD_REQUEST, "401": UNAUTHORIZED,
+                          "403": ACTING, "404": NOT_FOUND, "409": CONFLICT, "413": TOO_LARGE},
+        }},
+        "/registrations": {"get": {
+            "operationId": "listRegistrations", "summary": "Search the diaspora registry, newest first",
+            "parameters": [
+                query("q", {"type": "string", "maxLength": 120},
+                      "Part of a name or ID number, or a phone number (or 4+ of its digits)."),
+                query("country", COUNTRY, "Only people registered as working in this country."),
+                *PAGING],
+            "responses": {"200": ok("A page of registrations", ref("RegistrationList")),
+                          "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
+        }},
+        "/stats": {"get": {
+            "operationId": "getStats", "summary": "Aggregates over cases (analyst tokens too)",
+            "parameters": [
+                SINCE, UNTIL,
+                query("weekly_by", {"type": "string", "enum": list(DIMENSIONS)},
+                      "Break the weekly counts down by this dimension."),
+            ],
+            "responses": {"200": ok("Counts and times to acknowledge", ref("Stats")), "400": BAD_REQUEST,
+                          "401": UNAUTHORIZED},
+        }},
+        "/openapi.json": {"get": {
+            "operationId": "getOpenApi", "summary": "This document", "security": [],
+            "responses": {"200": {"description": "The OpenAPI document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "A token from API_TOKENS"}},
+        "schemas": SCHEMAS,
+    },
+}

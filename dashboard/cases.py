@@ -1,0 +1,92 @@
+"""A case's page, its full timeline, and what an officer can do with it.
+
+Every action goes through the same domain functions as the officers' SMS commands, so a case
+acknowledged here stops escalating exactly as an SMS `ACK` does. Every view and action is audited.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from dashboard import bp
+from dashboard.auth import require, services
+from dashboard.queue import STAFF, time_left
+from escalation.messages import CATEGORY_LABELS, KIND_LABELS
+from gateway import audit, officers
+from gateway.cases import normalise_reference, reassign
+from gateway.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, utcnow
+from gateway.notices import message_person
+from gateway.places import country_name
+
+
+def visible_case(reference: str) -> Case:
+    """The case, if this viewer may see it; otherwise 404, as for a case that does not exist."""
+    normal = normalise_reference(reference)
+    case = services().db().scalar(select(Case).where(Case.reference == normal)) if normal else None
+    if case is None or not g.viewer.may_see(case):
+        audit.log(services(), g.viewer.name, "case_not_shown", reference[:20], request.remote_addr)
+        abort(404)
+    return case
+
+
+def acting_name(case: Case) -> str:
+    """How the person and the timeline will name who acted."""
+    if g.viewer.role == Role.MISSION:
+        mission = services().directory.mission(g.viewer.mission_id)
+        return f"{mission.name} ({g.viewer.name})" if mission else g.viewer.name
+    return f"{services().directory.response_centre_name} ({g.viewer.name})"
+
+
+@bp.get("/cases/<reference>")
+@require(*STAFF)
+def case_page(reference: str):
+    case = visible_case(reference)
+    db = services().db()
+    events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)).all()
+    messages = db.scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)
+                          .order_by(OutboundMessage.id)).all()
+    registration = None
+    if case.person_id:
+        registration = db.scalar(select(Registration).where(Registration.person_id == case.person_id))
+    phones = db.scalars(select(PersonPhone.phone).where(PersonPhone.person_id == case.person_id)).all() \
+        if case.person_id else []
+    audit.log(services(), g.viewer.name, "view_case", case.reference, request.remote_addr)
+    return render_template("dashboard/case.html", case=case, events=events, messages=messages,
+                           registration=registration, phones=phones, now=utcnow(), time_left=time_left,
+                           mission=services().directory.mission(case.mission_id),
+                           missions=services().directory.missions, country_name=country_name,
+                           kinds=KIND_LABELS, categories=CATEGORY_LABELS)
+
+
+ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message")
+
+
+@bp.post("/cases/<reference>/<action>")
+@require(*STAFF)
+def case_action(reference: str, action: str):
+    if action not in ACTIONS:
+        abort(404)
+    case = visible_case(reference)
+    text = (request.form.get("text") or "").strip()[:1000]
+    actor, who = g.viewer.name, acting_name(case)
+    if action in ("note", "resolve", "message") and not text:
+        flash({"note": "Write the note first.", "resolve": "Say how the case ended before closing it.",
+               "message": "Write the message first."}[action], "error")
+        return redirect(url_for("dashboard.case_page", reference=case.reference))
+    if action == "acknowledge":
+        result = officers.acknowledge(services(), case.id, actor, who, text, "dashboard")
+    elif action == "note":
+        result = officers.note(services(), case.id, actor, who, text, "dashboard")
+    elif action == "resolve":
+        result = officers.resolve(services(), case.id, actor, who, text, "dashboard")
+    elif action == "reassign":
+        if g.viewer.role == Role.MISSION:
+            abort(403)  # a mission hands a case back through the Response Centre
+        mission_id = request.form.get("mission_id") or None
+        result = reassign(services(), case.id, mission_id, actor, "dashboard")
+    else:
+        result = message_person(services(), case.id, text, actor)
+    audit.log(services(), actor, action, case.reference, request.remote_addr, text=text[:200], result=result)
+    flash(result.removeprefix("Msaada: "), "info")
+    return redirect(url_for("dashboard.case_page", reference=case.reference))

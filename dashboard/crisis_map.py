@@ -1,0 +1,295 @@
+"""The crisis map: where cases come from in a period, and which places are in crisis.
+
+The page draws country outlines shipped with the app (static/countries.geojson), so it works with
+no internet at all; a tile server is added under them only when MAP_TILE_URL is set. The page
+fetches `/dashboard/map/data`: one entry per place (a city, or a whole country when the city is
+unknown) with its counts, and the cases there for those who may see people. Analysts get the
+counts only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from flask import current_app, g, jsonify, render_template, request, url_for
+from sqlalchemy import case as when
+from sqlalchemy import func, or_, select
+
+from dashboard import bp
+from dashboard.auth import require, services
+from escalation.messages import CATEGORY_LABELS
+from gateway.directory import fold
+from gateway.models import Case, CaseStatus, Crisis, Priority, Role, utcnow
+from gateway.places import country_name, known_places
+
+PERIODS = {"1": "last 24 hours", "7": "last 7 days", "30": "last 30 days", "90": "last 90 days"}
+DEFAULT_DAYS = 7
+MAX_DAYS = 3660  # ten years: far beyond any record we keep, small enough for date arithmetic
+CASES_PER_PLACE = 100  # the panel lists the most urgent and newest; the count says how many more
+UNRESOLVED = "unresolved"  # a status filter: open, escalated or acknowledged
+COUNTRIES_FILE = Path(__file__).resolve().parent / "static" / "countries.geojson"
+
+
+class BadParameter(ValueError):
+    """A query parameter the data endpoint cannot use; its text is the reason given back."""
+
+
+@dataclass
+class Query:
+    since: datetime
+    until: datetime  # exclusive
+    category: str | None = None
+    status: str | None = None
+
+
+@dataclass
+class Place:
+    country: str
+    city: str | None
+    latitude: float | None = None
+    longitude: float | None = None
+    priorities: Counter = field(default_factory=Counter)
+    pinned: int = 0  # cases with their own coordinates
+    pin_lat: float = 0.0  # sums, averaged at the end
+    pin_lon: float = 0.0
+    cases: list = field(default_factory=list)
+    crisis: Crisis | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.country}/{self.city}" if self.city else self.country
+
+
+def categories() -> dict[str, str]:
+    """Every category a case can have, with its label."""
+    names = list(CATEGORY_LABELS) + [c for c in services().policy.categories if c not in CATEGORY_LABELS]
+    return {name: CATEGORY_LABELS.get(name, name.replace("_", " ")) for name in names}
+
+
+def statuses() -> list[str]:
+    return [UNRESOLVED] + [s.value for s in CaseStatus]
+
+
+@bp.get("/map")
+@require()
+def crisis_map():
+    chosen = {name: request.args.get(name, "") for name in ("days", "since", "until", "category", "status")}
+    return render_template("dashboard/map.html", periods=PERIODS, categories=categories(), statuses=statuses(),
+                           chosen=chosen, tile_url=services().settings.map_tile_url)
+
+
+@bp.get("/map/data")
+@require()
+def crisis_map_data():
+    try:
+        query = read_query(request.args, utcnow())
+    except BadParameter as bad:
+        return jsonify(error=str(bad)), 400
+    places, unplaced = gather(query)
+    shown = [describe(place) for place in places]
+    return jsonify(since=query.since.isoformat(), until=query.until.isoformat(), category=query.category,
+                   status=query.status, total=sum(p["count"] for p in shown) + unplaced, unplaced=unplaced,
+                   places=shown, cases_shown=g.viewer.sees_people)
+
+
+def read_query(args, now: datetime) -> Query:
+    """The period and filters asked for: `days`, or `since` (and optionally `until`) as ISO dates
+    or times; a date alone as `until` includes that whole day (as the reports do)."""
+    days, since, until = (args.get(name, "").strip() for name in ("days", "since", "until"))
+    if days and (since or until):
+        raise BadParameter("Give either days or since/until, not both.")
+    if until and not since:
+        raise BadParameter("Give since as well as until.")
+    if since:
+        start = _moment(since, "since", end_of_day=False)
+        end = _moment(until, "until", end_of_day=True) if until else now
+        if start >= end:
+            raise BadParameter("The period must start before it ends.")
+        if end - start > timedelta(days=MAX_DAYS):
+            raise BadParameter(f"The period may be at most {MAX_DAYS} days long.")
+    else:
+        if not days:
+            days = str(DEFAULT_DAYS)
+        if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+            raise BadParameter(f"days must be a whole number from 1 to {MAX_DAYS}.")
+        start, end = now - timedelta(days=int(days)), now
+    category = args.get("category", "").strip() or None
+    if category and category not in categories():
+        raise BadParameter(f"Unknown category {category[:40]!r}.")
+    status = args.get("status", "").strip() or None
+    if status and status not in statuses():
+        raise BadParameter(f"status must be one of: {', '.join(statuses())}.")
+    return Query(start, end, category, status)
+
+
+def _moment(text: str, name: str, end_of_day: bool) -> datetime:
+    """An aware UTC datetime from '2026-11-22' or '2026-11-22T08:00[:00][+03:00|Z]'."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time(), tzinfo=timezone.utc)
+            return moment + timedelta(days=1) if end_of_day else moment
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        raise BadParameter(f"{name} must be a date like 2026-11-22 or a time like 2026-11-22T08:00Z.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # the dashboard speaks UTC
+    return moment.astimezone(timezone.utc)
+
+
+# --- gathering ------------------------------------------------------------------------------------
+
+def gather(query: Query) -> tuple[list[Place], int]:
+    """The places with cases in the period (and places in crisis), and how many cases have no
+    known country at all (they cannot be drawn, but they are counted)."""
+    db = services().db()
+    conditions = [Case.created_at >= query.since, Case.created_at < query.until]
+    if query.category:
+        conditions.append(Case.category == query.category)
+    if query.status == UNRESOLVED:
+        conditions.append(Case.status != CaseStatus.RESOLVED)
+    elif query.status:
+        conditions.append(Case.status == CaseStatus(query.status))
+    counts = scoped(select(Case.country, Case.city, Case.priority, func.count(Case.id), func.count(Case.latitude),
+                           func.sum(Case.latitude), func.sum(Case.longitude))
+                    .where(*conditions).group_by(Case.country, Case.city, Case.priority))
+    places: dict[tuple[str, str | None], Place] = {}
+    unplaced = 0
+    for country, city, priority, count, pinned, lat_sum, lon_sum in db.execute(counts):
+        if not country:
+            unplaced += count
+            continue
+        place = _place(places, country, city)
+        place.priorities[priority] += count
+        if pinned:
+            place.pinned += pinned
+            place.pin_lat += lat_sum
+            place.pin_lon += lon_sum
+    if g.viewer.sees_people:
+        _attach_cases(db, places, conditions)
+    _flag_crises(db, places, query)
+    for place in places.values():
+        _locate(place)
+    drawn = [p for p in places.values() if p.latitude is not None]
+    unplaced += sum(sum(p.priorities.values()) for p in places.values() if p.latitude is None)
+    drawn.sort(key=lambda p: (-sum(p.priorities.values()), p.key))
+    return drawn, unplaced
+
+
+def scoped(query):
+    """Counts cover what the viewer's role covers; case rows only what the viewer may see.
+    Analysts see no rows, so their counts use the aggregate filter instead."""
+    if g.viewer.sees_people:
+        return g.viewer.cases(query)
+    return query.where(g.viewer.mission_filter())
+
+
+def _place(places: dict, country: str, city: str | None) -> Place:
+    """Cities are matched as people type them (case, accents); the places file spells them."""
+    country = country.upper()
+    folded = fold(city) if city else None
+    place = places.get((country, folded or None))
+    if place is None:
+        spelling = city_coordinates().get((country, folded), (city,))[0] if folded else None
+        place = places[(country, folded or None)] = Place(country, spelling)
+    return place
+
+
+def _attach_cases(db, places: dict, conditions: list) -> None:
+    rank = when(*((Case.priority == p, p.rank) for p in Priority), else_=9)
+    row = func.row_number().over(partition_by=(Case.country, Case.city),
+                                 order_by=(rank, Case.created_at.desc(), Case.id.desc())).label("row")
+    listed = scoped(select(Case.reference, Case.category, Case.priority, Case.status, Case.created_at,
+                           Case.country, Case.city, row).where(*conditions, Case.country.is_not(None))).subquery()
+    for case in db.execute(select(listed).where(listed.c.row <= CASES_PER_PLACE)):
+        _place(places, case.country, case.city).cases.append(case)
+    for place in places.values():  # spellings merged into one place: sort and trim again
+        place.cases.sort(key=lambda c: (c.priority.rank, -c.created_at.timestamp()))
+        del place.cases[CASES_PER_PLACE:]
+
+
+def _flag_crises(db, places: dict, query: Query) -> None:
+    """A place is in crisis when a crisis there (or in its whole country) overlaps the period.
+    A crisis place with no cases in view is still shown, if it lies where the viewer looks."""
+    overlapping = db.scalars(select(Crisis).where(
+        Crisis.started_at < query.until, or_(Crisis.ended_at.is_(None), Crisis.ended_at >= query.since))
+        .order_by(Crisis.started_at)).all()
+    looks_at = None
+    if g.viewer.role == Role.MISSION:
+        mission = services().directory.mission(g.viewer.mission_id)
+        looks_at = mission.country if mission else ""
+    for crisis in overlapping:
+        if looks_at is not None and crisis.country != looks_at:
+            continue
+        here = _place(places, crisis.country, crisis.city)
+        here.crisis = here.crisis or crisis
+        if crisis.city is None:  # the whole country
+            for place in places.values():
+                if place.country == crisis.country.upper():
+                    place.crisis = place.crisis or crisis
+
+
+def _locate(place: Place) -> None:
+    """A known city's coordinates; else where its cases' own pins are (rounded to about 1 km,
+    since a single pin would otherwise show where someone is); else the country's middle."""
+    known = city_coordinates().get((place.country, fold(place.city))) if place.city else None
+    if known:
+        _, place.latitude, place.longitude = known
+    elif place.city and place.pinned:
+        place.latitude = round(place.pin_lat / place.pinned, 2)
+        place.longitude = round(place.pin_lon / place.pinned, 2)
+    elif place.country in country_centres():
+        place.latitude, place.longitude = country_centres()[place.country]
+
+
+def describe(place: Place) -> dict:
+    priorities = {p.value: place.priorities.get(p, 0) for p in Priority}
+    count = sum(priorities.values())
+    top = next((p.value for p in Priority if priorities[p.value]), None)
+    shown = dict(key=place.key, country=place.country, country_name=country_name(place.country), city=place.city,
+                 lat=place.latitude, lon=place.longitude, count=count, priorities=priorities, top_priority=top,
+                 crisis=place.crisis is not None,
+                 crisis_since=place.crisis.started_at.isoformat() if place.crisis else None,
+                 crisis_ended=place.crisis.ended_at.isoformat() if place.crisis and place.crisis.ended_at else None)
+    if g.viewer.sees_people:
+        shown["cases"] = [dict(reference=c.reference, category=c.category,
+                               category_label=CATEGORY_LABELS.get(c.category, c.category.replace("_", " ")),
+                               priority=c.priority.value, status=c.status.value, created_at=c.created_at.isoformat(),
+                               url=url_for("dashboard.case_page", reference=c.reference)) for c in place.cases]
+        shown["more"] = count - len(place.cases)
+    return shown
+
+
+# --- where places are -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def city_coordinates() -> dict[tuple[str, str], tuple[str, float, float]]:
+    """(country, folded city) -> (the places file's spelling, latitude, longitude)."""
+    return {(country, fold(city)): (city, lat, lon) for country, city, lat, lon in known_places()}
+
+
+@lru_cache(maxsize=1)
+def country_centres() -> dict[str, tuple[float, float]]:
+    """ISO alpha-2 -> a point inside the country: worked out when countries.geojson was built;
+    for a country missing there, the middle of its known cities."""
+    centres: dict[str, tuple[float, float]] = {}
+    try:
+        outlines = json.loads(COUNTRIES_FILE.read_text(encoding="utf-8"))
+        for feature in outlines["features"]:
+            props = feature["properties"]
+            if props.get("iso_a2") and props.get("lat") is not None:
+                centres.setdefault(props["iso_a2"], (props["lat"], props["lon"]))
+    except (OSError, ValueError, KeyError):
+        current_app.logger.warning("crisis map: %s unreadable; countries placed by their cities", COUNTRIES_FILE.name)
+    cities: dict[str, list[tuple[float, float]]] = {}
+    for country, _, lat, lon in known_places():
+        cities.setdefault(country, []).append((lat, lon))
+    for country, points in cities.items():
+        centres.setdefault(country, (round(sum(p[0] for p in points) / len(points), 2),
+                                     round(sum(p[1] for p in points) / len(points), 2)))
+    return centres

@@ -1,0 +1,77 @@
+"""The dashboard in a real browser: signing in, the live queue, acknowledging a case."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from conftest import screenshot, sign_in
+from gateway.models import Case, CaseStatus, Role
+
+SOS_RIYADH = ["1", "1", "1", "1", "1"]  # SOS, beaten, Saudi Arabia, Riyadh, may contact
+
+
+def raise_sos(dial, phone: str, inputs=SOS_RIYADH) -> str:
+    session = dial(phone)
+    session.start()
+    for value in inputs:
+        answer = session.send(value)
+    return re.search(r"KE-[0-9A-Z]+", answer).group(0)
+
+
+def test_wrong_password_then_sign_in(page, live, user):
+    username, password = user("amina", Role.OPERATOR)
+    sign_in(page, live, username, "not-the-password")
+    expect(page.get_by_text("Wrong username or password.")).to_be_visible()
+    sign_in(page, live, username, password)
+    expect(page).to_have_url(re.compile(r"/dashboard/queue$"))
+    expect(page.locator("header")).to_contain_text("amina · operator")
+
+
+def test_queue_lists_open_cases_most_urgent_first_and_refreshes_itself(page, live, user, dial):
+    stranded = raise_sos(dial, "+254711000001", ["1", "98", "8", "1", "1", "1"])  # stranded: lower
+    beaten = raise_sos(dial, "+254711000002")
+    sign_in(page, live, *user("amina", Role.OPERATOR))
+    rows = page.locator("#queue-rows tr[data-reference]")
+    expect(rows).to_have_count(2)
+    assert rows.nth(0).get_attribute("data-reference") == beaten
+    assert rows.nth(1).get_attribute("data-reference") == stranded
+    expect(rows.nth(0)).to_contain_text("critical")
+    expect(rows.nth(0)).to_contain_text("Riyadh, SA")
+
+    later = raise_sos(dial, "+254711000003")  # arrives while the page is open
+    expect(page.locator(f"#queue-rows tr[data-reference='{later}']")).to_be_visible(timeout=15_000)
+    expect(page.locator("#refreshed")).to_contain_text("updated")
+    screenshot(page, "queue")
+
+
+def test_acknowledging_a_case_stops_its_clock(page, live, user, dial, services):
+    reference = raise_sos(dial, "+254711000004")
+    sign_in(page, live, *user("amina", Role.OPERATOR))
+    page.click(f"a:text('{reference}')")
+    expect(page.get_by_test_id("case-status")).to_have_text("open")
+    expect(page.get_by_test_id("timeline")).to_contain_text("opened")
+    expect(page.get_by_test_id("messages")).to_contain_text("alert")
+    screenshot(page, "case")
+    page.get_by_test_id("acknowledge").click()
+    expect(page.get_by_role("status")).to_contain_text("acknowledged by Diaspora Response Centre (amina)")
+    expect(page.get_by_test_id("case-status")).to_have_text("acknowledged")
+    expect(page.get_by_test_id("timeline")).to_contain_text("acknowledged")
+    page.fill("input[name=text][aria-label=Note]", "Called her; the embassy is sending a car.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_test_id("timeline")).to_contain_text("the embassy is sending a car")
+    services.db.remove()
+    case = services.db().scalar(select(Case).where(Case.reference == reference))
+    assert case.status == CaseStatus.ACKNOWLEDGED and case.acknowledged_by.endswith("(amina)")
+
+
+def test_a_mission_officer_sees_only_their_mission(page, live, user, dial):
+    riyadh = raise_sos(dial, "+254711000005")
+    dubai = raise_sos(dial, "+254711000006", ["1", "1", "2", "4", "1"])  # UAE, Dubai
+    sign_in(page, live, *user("riyadh-duty", Role.MISSION, "sa-riyadh"))
+    expect(page.locator(f"tr[data-reference='{riyadh}']")).to_be_visible()
+    expect(page.locator(f"tr[data-reference='{dubai}']")).to_have_count(0)
+    response = page.goto(f"{live}/dashboard/cases/{dubai}")
+    assert response.status == 404

@@ -1,0 +1,164 @@
+"""What the load balancer and Prometheus see: /healthz, /readyz (the database and Redis, each
+able to be down) and /metrics (webhooks by channel and status, cases opened, escalations sent,
+the outbox, the queue, and the time to acknowledge), with the numbers checked after real
+traffic and a real worker.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
+
+from app import create_app
+from config.settings import Settings
+from gateway.models import Case, CaseStatus
+from tests.channels import Chat
+
+CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
+JEDDAH = "+966500000201"
+FAMILIES = {"msaada_webhooks": "counter", "msaada_cases_opened": "counter", "msaada_escalations_sent": "counter",
+            "msaada_outbox_pending": "gauge", "msaada_time_to_acknowledge_seconds": "histogram",
+            "msaada_queue_depth": "gauge"}
+
+
+def metrics(client) -> tuple[dict[str, str], dict[tuple, float]]:
+    """(family name -> type, (sample name, sorted labels) -> value) of one scrape."""
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "text/plain"
+    families, samples = {}, {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        families[family.name] = family.type
+        for sample in family.samples:
+            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return families, samples
+
+
+def sample(samples: dict, name: str, **labels) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def named(samples: dict, name: str) -> dict[tuple, float]:
+    return {labels: value for (sample_name, labels), value in samples.items() if sample_name == name}
+
+
+def ussd_sos(dial) -> None:
+    """An SOS by USSD: beaten, in Jeddah (critical), may be contacted."""
+    assert dial().start("1*1*1*5*1").startswith("END ")
+
+
+def the_case(services) -> Case:
+    services.db.remove()
+    try:
+        (case,) = services.db().scalars(select(Case)).all()
+        return case
+    finally:
+        services.db.remove()
+
+
+# --- health and readiness ---------------------------------------------------------------------------
+
+def test_healthz_says_the_process_is_alive(client):
+    response = client.get("/healthz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+def test_readyz_checks_the_database_and_redis(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_readyz_is_503_when_redis_is_unreachable(env, request):
+    env["REDIS_URL"] = CLOSED_PORT_REDIS
+    client = request.getfixturevalue("client")
+    started = time.monotonic()
+    response = client.get("/readyz")
+    assert time.monotonic() - started < 3  # the web role's short Redis timeouts: no hanging health check
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "not ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"] == "down: ConnectionError"
+    assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(env, tmp_path):
+    env = dict(env, DATABASE_URL="postgresql://msaada@127.0.0.1:1/msaada")
+    app = create_app(Settings.from_env(env, instance_path=tmp_path / "instance"))
+    try:
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 503
+        checks = response.get_json()["checks"]
+        assert checks["redis"] == "ok" and checks["database"].startswith("down: ")
+    finally:
+        app.extensions["msaada"].db.close()
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+def test_metrics_before_any_traffic(client):
+    families, samples = metrics(client)
+    assert families == FAMILIES
+    assert named(samples, "msaada_webhooks_total") == {}
+    assert named(samples, "msaada_cases_opened_total") == {}
+    assert sample(samples, "msaada_outbox_pending") == 0
+    assert sample(samples, "msaada_queue_depth") == 0
+    assert sample(samples, "msaada_time_to_acknowledge_seconds_count") == 0
+    assert sample(samples, "msaada_time_to_acknowledge_seconds_bucket", le="+Inf") == 0
+
+
+def test_metrics_follow_a_case_from_the_sos_to_its_acknowledgement(client, services, dial, run_worker):
+    ussd_sos(dial)
+    assert client.post("/ussd/africastalking", data={"text": ""}).status_code == 400  # no session, no phone
+    client.get("/dashboard/login")
+    client.get("/readyz")
+    _, samples = metrics(client)
+    assert named(samples, "msaada_webhooks_total") == {
+        (("channel", "ussd"), ("provider", "africastalking"), ("status", "200")): 1,
+        (("channel", "ussd"), ("provider", "africastalking"), ("status", "400")): 1,
+    }
+    assert named(samples, "msaada_cases_opened_total") == {(("kind", "distress"), ("priority", "critical")): 1}
+    assert sample(samples, "msaada_outbox_pending") == 2  # the Response Centre and Jeddah
+    assert sample(samples, "msaada_queue_depth") == 1  # one delivery job for both
+    assert named(samples, "msaada_escalations_sent_total") == {}
+
+    run_worker()
+    _, samples = metrics(client)
+    assert named(samples, "msaada_escalations_sent_total") == {(("level", "1"),): 2}
+    assert sample(samples, "msaada_outbox_pending") == 0
+    assert sample(samples, "msaada_queue_depth") == 0
+    assert sample(samples, "msaada_time_to_acknowledge_seconds_count") == 0
+
+    case = the_case(services)
+    reply = Chat(client, services, channel="sms", provider="twilio", phone=JEDDAH).send(f"ACK {case.reference}")
+    assert "acknowledged" in reply
+    acknowledged = the_case(services)
+    assert acknowledged.status == CaseStatus.ACKNOWLEDGED
+    with services.db.transaction() as session:  # opened two minutes before it was acknowledged
+        session.execute(update(Case).values(created_at=acknowledged.acknowledged_at - timedelta(seconds=120)))
+    services.db.remove()
+
+    _, samples = metrics(client)
+    assert sample(samples, "msaada_webhooks_total", channel="sms", provider="twilio", status="200") == 1
+    assert sample(samples, "msaada_time_to_acknowledge_seconds_count") == 1
+    assert sample(samples, "msaada_time_to_acknowledge_seconds_sum") == pytest.approx(120, abs=0.01)
+    buckets = {labels[0][1]: value for labels, value in
+               named(samples, "msaada_time_to_acknowledge_seconds_bucket").items()}
+    assert buckets == {"60": 0, "300": 1, "600": 1, "1800": 1, "3600": 1, "14400": 1, "86400": 1, "+Inf": 1}
+    assert sample(samples, "msaada_outbox_pending") == 1  # the notice to the person, not sent yet
+
+
+def test_metrics_survive_redis_being_unreachable(env, request):
+    env["REDIS_URL"] = CLOSED_PORT_REDIS  # before the app is built
+    client, dial = request.getfixturevalue("client"), request.getfixturevalue("dial")
+    ussd_sos(dial)  # the webhook still answers and stores the case; only the count is lost
+    families, samples = metrics(client)
+    assert named(samples, "msaada_cases_opened_total") == {(("kind", "distress"), ("priority", "critical")): 1}
+    assert sample(samples, "msaada_outbox_pending") == 2
+    assert named(samples, "msaada_webhooks_total") == {}
+    assert "msaada_queue_depth" not in families  # unknown rather than a wrong 0

@@ -1,0 +1,156 @@
+"""Aggregates (gateway/stats.py) on known data: counts by every dimension, ISO weeks across a
+year's end, times to acknowledge with their median and 90th percentile, the window, and what a
+mission officer's figures cover.
+
+The cases are opened as every channel opens them (`gateway.cases.submit`); only their times are
+then set, so that the figures are known in advance.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import update
+
+from gateway import stats
+from gateway.access import Viewer
+from gateway.cases import NewCase, submit
+from gateway.models import Case, CaseKind, CaseStatus, Person, PersonPhone, Registration, Role, utcnow
+
+UTC = timezone.utc
+T0 = datetime(2026, 12, 28, 9, 0, tzinfo=UTC)  # a Monday, in ISO week 2026-W53
+DAY = timedelta(days=1)
+EVERYONE = Viewer("analyst", Role.ANALYST)
+RIYADH = Viewer("riyadh", Role.MISSION, "sa-riyadh")
+
+
+def register(services, phone: str, agency: str | None, employer: str | None) -> int:
+    with services.db.transaction() as session:
+        person = Person(language="en", phones=[PersonPhone(phone=phone)])
+        session.add(Registration(person=person, full_name="Test Person", id_number="A0000000", country="SA",
+                                 city="Riyadh", agency=agency, employer_name=employer, consent_at=utcnow(),
+                                 channel="ussd"))
+        session.flush()
+        return person.id
+
+
+def raise_case(services, phone: str, place: tuple[str, str], category: str, at: datetime,
+               waited: float | None = None, person_id: int | None = None,
+               kind: CaseKind = CaseKind.DISTRESS) -> int:
+    """A case opened at `at` and acknowledged `waited` seconds later (None: not yet)."""
+    opened = submit(services, NewCase(kind=kind, category=category, phone=phone, channel="ussd",
+                                      country=place[0], city=place[1], person_id=person_id))
+    acknowledged = at + timedelta(seconds=waited) if waited is not None else None
+    with services.db.transaction() as session:
+        session.execute(update(Case).where(Case.id == opened.id).values(
+            created_at=at, acknowledged_at=acknowledged,
+            status=CaseStatus.ACKNOWLEDGED if waited is not None else CaseStatus.OPEN))
+    return opened.id
+
+
+@pytest.fixture
+def known(services):
+    """Nine cases from T0 on (six in Riyadh, two in Dubai, one where no mission serves), and one
+    long before; a session to count them with."""
+    a = register(services, "+254720000001", "Global Jobs Ltd", "Abdullah Al Saud")
+    b = register(services, "+254720000002", "GLOBAL  jobs ltd", "abdullah al saud")
+    c = register(services, "+254720000003", "Al Noor Recruitment", None)
+    d = register(services, "+254720000004", "Global Jobs Ltd", "Abdullah Al Saud")
+    e = register(services, "+254720000005", None, "Fatima Hassan")
+    riyadh, dubai, addis = ("SA", "Riyadh"), ("AE", "Dubai"), ("ET", "Addis Ababa")
+    raise_case(services, "+254721000001", riyadh, "physical_abuse", T0, 60, a)
+    raise_case(services, "+254721000002", riyadh, "unpaid_wages", T0 + DAY, 120, b)
+    raise_case(services, "+254721000003", riyadh, "unpaid_wages", T0 + 2 * DAY, 180, c)
+    raise_case(services, "+254721000004", riyadh, "passport_confiscated", T0 + 3 * DAY, 240)
+    raise_case(services, "+254721000005", riyadh, "physical_abuse", datetime(2027, 1, 3, 23, 30, tzinfo=UTC), 600)
+    raise_case(services, "+254721000006", riyadh, "medical", datetime(2027, 1, 4, 0, 30, tzinfo=UTC))
+    raise_case(services, "+254721000007", dubai, "unpaid_wages", datetime(2027, 1, 5, tzinfo=UTC), 30, d)
+    raise_case(services, "+254721000008", dubai, "missing_person", datetime(2027, 1, 6, tzinfo=UTC), 90,
+               kind=CaseKind.MISSING_PERSON)
+    raise_case(services, "+254721000009", addis, "stranded", datetime(2027, 1, 6, tzinfo=UTC), None, e)
+    raise_case(services, "+254721000010", riyadh, "unpaid_wages", datetime(2026, 11, 1, tzinfo=UTC), 10_000)
+    services.db.remove()
+    return services.db()
+
+
+def table(rows) -> list[tuple]:
+    return [(row.key, row.count) for row in rows]
+
+
+def test_counts_by_every_dimension(known):
+    count = lambda by: table(stats.counts(known, EVERYONE, by, since=T0))  # noqa: E731
+    assert stats.total(known, EVERYONE, since=T0) == 9
+    assert count("country") == [("SA", 6), ("AE", 2), ("ET", 1)]
+    assert count("city") == [("Riyadh", 6), ("Dubai", 2), ("Addis Ababa", 1)]
+    assert count("mission") == [("sa-riyadh", 6), ("ae-dubai", 2), (None, 1)]
+    assert count("category") == [("unpaid_wages", 3), ("physical_abuse", 2), ("medical", 1),
+                                 ("missing_person", 1), ("passport_confiscated", 1), ("stranded", 1)]
+    assert count("kind") == [("distress", 8), ("missing_person", 1)]
+    assert count("status") == [("acknowledged", 7), ("open", 2)]
+    assert count("priority") == [("high", 6), ("critical", 3)]
+    assert count("channel") == [("ussd", 9)]
+    # Typed by people: one agency and one employer however they were written.
+    assert count("agency") == [(None, 5), ("Global Jobs Ltd", 3), ("Al Noor Recruitment", 1)]
+    assert count("employer") == [(None, 5), ("Abdullah Al Saud", 3), ("Fatima Hassan", 1)]
+    assert table(stats.counts(known, EVERYONE, "country")) == [("SA", 7), ("AE", 2), ("ET", 1)]
+    with pytest.raises(stats.UnknownDimension):
+        stats.counts(known, EVERYONE, "colour")
+
+
+def test_weeks_are_iso_weeks_in_utc(known):
+    weeks = [(w.week, w.key, w.count) for w in stats.weekly(known, EVERYONE, since=T0)]
+    # 2026 has 53 ISO weeks; Sunday 3 January 2027 23:30 UTC still belongs to the last of them.
+    assert weeks == [("2026-W53", None, 5), ("2027-W01", None, 4)]
+    by_mission = [(w.week, w.key, w.count) for w in stats.weekly(known, EVERYONE, "mission", since=T0)]
+    assert by_mission == [("2026-W53", "sa-riyadh", 5), ("2027-W01", "ae-dubai", 2),
+                          ("2027-W01", "sa-riyadh", 1), ("2027-W01", None, 1)]
+    by_agency = [(w.week, w.key, w.count) for w in stats.weekly(known, EVERYONE, "agency", since=T0)]
+    # That week the agency is spelt two ways, once each; it reads as the window's most common
+    # spelling ("Global Jobs Ltd", twice), the same in every week.
+    assert by_agency == [("2026-W53", "Global Jobs Ltd", 2), ("2026-W53", None, 2),
+                         ("2026-W53", "Al Noor Recruitment", 1), ("2027-W01", None, 3),
+                         ("2027-W01", "Global Jobs Ltd", 1)]
+    assert [(w.week, w.count) for w in stats.weekly(known, EVERYONE)][0] == ("2026-W44", 1)
+
+
+def test_time_to_acknowledge_median_and_p90(known):
+    times = {row.mission: row for row in stats.time_to_ack(known, EVERYONE, since=T0)}
+    assert list(times) == ["ae-dubai", "sa-riyadh", None]
+    riyadh, dubai, nobody = times["sa-riyadh"], times["ae-dubai"], times[None]
+    # Riyadh waited 60, 120, 180, 240 and 600 s (one still waiting): p90 is 240 + 0.6 x 360.
+    assert (riyadh.n, riyadh.pending, riyadh.median, riyadh.p90) == (5, 1, 180, pytest.approx(456))
+    assert (dubai.n, dubai.pending, dubai.median, dubai.p90) == (2, 0, 60, pytest.approx(84))
+    assert (nobody.n, nobody.pending, nobody.median, nobody.p90) == (0, 1, None, None)
+    # With the old case too: 60 ... 600, 10000 s.
+    riyadh = {row.mission: row for row in stats.time_to_ack(known, EVERYONE)}["sa-riyadh"]
+    assert (riyadh.n, riyadh.median, riyadh.p90) == (6, 210, pytest.approx(5300))
+
+
+def test_the_window_is_half_open(known):
+    assert stats.total(known, EVERYONE, since=T0, until=T0 + DAY) == 1
+    assert stats.total(known, EVERYONE, since=T0 + timedelta(microseconds=1), until=T0 + DAY) == 0
+    assert stats.total(known, EVERYONE, until=T0) == 1
+    assert stats.total(known, EVERYONE, since=datetime(2027, 1, 4, tzinfo=UTC)) == 4
+    assert table(stats.counts(known, EVERYONE, "mission", datetime(2030, 1, 1, tzinfo=UTC))) == []
+    assert stats.time_to_ack(known, EVERYONE, datetime(2030, 1, 1, tzinfo=UTC)) == []
+
+
+def test_a_mission_officer_counts_their_mission_only(known):
+    assert stats.total(known, RIYADH, since=T0) == 6
+    assert table(stats.counts(known, RIYADH, "country", since=T0)) == [("SA", 6)]
+    # Riyadh's two are spelt one way each: on a tie, the first alphabetically.
+    assert table(stats.counts(known, RIYADH, "agency", since=T0)) == [(None, 3), ("GLOBAL jobs ltd", 2),
+                                                                       ("Al Noor Recruitment", 1)]
+    assert [(w.week, w.count) for w in stats.weekly(known, RIYADH, since=T0)] == [("2026-W53", 5), ("2027-W01", 1)]
+    assert [row.mission for row in stats.time_to_ack(known, RIYADH)] == ["sa-riyadh"]
+    operator = Viewer("operator", Role.OPERATOR)
+    assert stats.total(known, operator) == stats.total(known, EVERYONE) == 10
+
+
+@pytest.mark.parametrize("values, q, expected", [
+    ([], 0.5, None), ([7], 0.9, 7), ([1, 2, 3, 4], 0.5, 2.5), ([1, 2, 3], 0.5, 2),
+    (list(range(1, 11)), 0.9, 9.1), (list(range(1, 11)), 1.0, 10), (list(range(1, 11)), 0.0, 1),
+])
+def test_percentile_interpolates_between_ranks(values, q, expected):
+    assert stats.percentile(values, q) == (pytest.approx(expected) if expected is not None else None)
