@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.simulator:  # `make run` only: in production /simulator is a 404
         app.register_blueprint(simulator)
 
-    from gateway.cli import register_channel_cli, register_cli, register_user_cli
+    from gateway.cli import register_agency_cli, register_channel_cli, register_cli, register_user_cli
     register_cli(app)
     register_channel_cli(app)
     register_user_cli(app)
+    register_agency_cli(app)
     return app

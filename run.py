@@ -39,7 +39,10 @@ def main() -> int:
         redis_server, env["REDIS_URL"] = start_embedded_redis(settings.instance_path)
         print(f"redis   | embedded Redis at {env['REDIS_URL']}")
 
-    for command in (["db", "upgrade"], ["directory", "load"], ["users", "first-admin"]):
+    setup = [["db", "upgrade"], ["directory", "load"], ["users", "first-admin"]]
+    if settings.simulator:  # a few sample agencies so that "check an agency" has something to find
+        setup.append(["agencies", "import", "--if-empty", "config/agencies-sample.csv"])
+    for command in setup:
         subprocess.run([str(bin_dir / "flask"), "--app", "app", *command], cwd=ROOT, env=env, check=True)
 
     # The simulator can speak as any number, officers' included: keep it on this machine.

@@ -15,6 +15,9 @@ CATEGORY_LABELS = {
     "medical": "medical emergency", "trafficking": "trafficking / forced labour",
     "stranded": "stranded, wants to return", "lost_documents": "lost documents",
     "incomplete_sos": "SOS left unfinished", "other": "other",
+    "agency_fees": "agency charged fees", "contract_substitution": "contract substituted",
+    "abandoned_on_arrival": "abandoned on arrival", "passport_withheld": "passport withheld by agency",
+    "agency_complaint": "complaint about an agency",
 }
 
 
@@ -32,7 +35,10 @@ def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     kind, priority, reference = str(case["kind"].value), case["priority"].value, case["reference"]
     contact = "DISCREET - do not call or SMS them" if case["discreet"] else "may be contacted"
     routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
-    text = (f"{KIND_LABELS.get(kind, 'CASE')} {reference} {priority.upper()}: "
+    label = KIND_LABELS.get(kind, "CASE")
+    if (case.get("details") or {}).get("unverified"):  # reported by someone else, not heard from them
+        label = "UNVERIFIED " + label
+    text = (f"{label} {reference} {priority.upper()}: "
             f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "
             f"Tel {case['phone']} ({contact}). To: {routed}. Reply ACK {reference}")
     if case["description"]:

@@ -45,6 +45,15 @@ class Crisis:
 
 
 @dataclass(frozen=True)
+class AgencyClusters:
+    """Several complaints about one recruitment agency within `window`: one summary SMS to the
+    regulator in the directory."""
+
+    window: timedelta
+    threshold: int
+
+
+@dataclass(frozen=True)
 class Policy:
     default_priority: Priority
     categories: dict[str, Priority]
@@ -52,6 +61,7 @@ class Policy:
     levels: dict[int, tuple[str, ...]]
     delivery: Delivery
     crisis: Crisis
+    agency_clusters: AgencyClusters = AgencyClusters(timedelta(days=7), 3)
 
     def priority(self, category: str) -> Priority:
         return self.categories.get(category, self.default_priority)
@@ -92,7 +102,8 @@ def load(path: Path) -> Policy:
             ack_within=duration(entry.get("ack_within"), f"priorities.{priority.value}.ack_within"),
             repeat_every=duration(entry.get("repeat_every"), f"priorities.{priority.value}.repeat_every"),
         )
-    return Policy(default, categories, timings, _levels(data), _delivery(data), _crisis(data))
+    return Policy(default, categories, timings, _levels(data), _delivery(data), _crisis(data),
+                  _agency_clusters(data))
 
 
 def _levels(data: dict) -> dict[int, tuple[str, ...]]:
@@ -135,6 +146,14 @@ def _crisis(data: dict) -> Crisis:
         window=duration(raw.get("window", "1h"), "crisis.window"),
         city_threshold=_count(raw.get("city_threshold", 5), "crisis.city_threshold"),
         country_threshold=_count(raw.get("country_threshold", 10), "crisis.country_threshold"),
+    )
+
+
+def _agency_clusters(data: dict) -> AgencyClusters:
+    raw = _mapping(data, "agency_clusters")
+    return AgencyClusters(
+        window=duration(raw.get("window", "7d"), "agency_clusters.window"),
+        threshold=_count(raw.get("threshold", 3), "agency_clusters.threshold"),
     )
 
 

@@ -196,11 +196,15 @@ def cities(ctx: Context, convo: Conversation) -> list[tuple[str, str]]:
     return [(name, name) for name in names]
 
 
+# The services flows keep their functions in modules of their own, which use the helpers above.
+from gateway import complaints, diaspora, reports  # noqa: E402
+
 REGISTRY = Registry(
     actions={"prefill_location": prefill_location, "open_sos_case": open_sos_case,
              "resume_draft": resume_draft, "save_draft": save_draft, "discard_draft": discard_draft,
-             "save_registration": save_registration, "list_cases": list_cases, "set_language": set_language},
+             "save_registration": save_registration, "list_cases": list_cases, "set_language": set_language,
+             **diaspora.ACTIONS, **reports.ACTIONS, **complaints.ACTIONS},
     validators=VALIDATORS,
-    sources={"countries": countries, "cities": cities},
-    guards={"no_draft": no_draft},
+    sources={"countries": countries, "cities": cities, **diaspora.SOURCES, **complaints.SOURCES},
+    guards={"no_draft": no_draft, **reports.GUARDS},
 )

@@ -181,9 +181,15 @@ OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)
 
 
 def open_case_of(session, phones: set[str]) -> Case | None:
-    """The newest case still open that was raised from any of `phones`."""
-    return session.scalar(select(Case).where(Case.phone.in_(phones), Case.status.in_(OPEN_STATUSES))
-                          .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
+    """The newest distress case of their own still open that was raised from any of `phones`.
+
+    Reports made for someone else (a missing relative, a death, someone else's distress) are
+    not theirs: their own SOS must not disappear into one, nor their messages be added to it.
+    """
+    return session.scalar(select(Case).where(
+        Case.phone.in_(phones), Case.status.in_(OPEN_STATUSES), Case.kind == CaseKind.DISTRESS,
+        Case.details["unverified"].as_boolean().is_not(True))
+        .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
 
 
 @dataclass

@@ -175,3 +175,38 @@ def register_user_cli(app: Flask) -> None:
             audit.record(session, "cli", "user_disabled", user.username, None)
         click.echo(f"user {username} disabled")
 
+
+def register_agency_cli(app: Flask) -> None:
+    """`flask agencies import FILE.csv`: the regulator's list of licensed recruitment agencies."""
+    from gateway import agencies as agencies_module
+
+    services = app.extensions["msaada"]
+
+    @app.cli.group()
+    def agencies():
+        """Recruitment agencies and their licences."""
+
+    @agencies.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--if-empty", is_flag=True, help="load only when no agency is known yet (a demo list for `make run`)")
+    def agencies_import(path, if_empty):
+        """Load FILE.csv (licence number, name, status valid/suspended/revoked, expiry YYYY-MM-DD).
+
+        Rows are added or updated by licence number. A bad row is reported by its line number
+        and skipped; the others still load.
+        """
+        from sqlalchemy import select
+
+        from gateway.models import Agency
+
+        if if_empty and services.db().scalar(select(Agency.id).limit(1)) is not None:
+            click.echo("agencies already loaded; nothing done")
+            return
+        with open(path, encoding="utf-8-sig", newline="") as lines:
+            result = agencies_module.import_rows(
+                services.db, agencies_module.read_rows(lines),
+                progress=lambda count: click.echo(f"... {count} rows read", err=True))
+        for line, reason in result.problems:
+            click.echo(f"line {line}: {reason}", err=True)
+        click.echo(f"agencies loaded: {result.loaded} ({result.added} new, {result.updated} updated), "
+                   f"{len(result.problems)} bad row(s) skipped")

@@ -7,10 +7,10 @@ the database holds readable words.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -346,3 +346,77 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(80))  # a case reference, a username
     ip: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- diaspora services (issue 6) ------------------------------------------------------------------
+
+class AgencyStatus(str, enum.Enum):
+    VALID = "valid"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+class Agency(Base):
+    """A recruitment agency in the regulator's list (`flask agencies import`), upserted by licence."""
+
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    licence_number: Mapped[str] = mapped_column(String(40), unique=True)  # upper case, no spaces
+    name: Mapped[str] = mapped_column(String(160))
+    name_folded: Mapped[str] = mapped_column(String(160), index=True)  # what a typed fragment is matched against
+    status: Mapped[AgencyStatus] = mapped_column(_enum(AgencyStatus))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobSeeker(Base):
+    """Someone looking for work abroad, before departure. One row per person, updated on re-registering."""
+
+    __tablename__ = "job_seekers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
+    skill: Mapped[str] = mapped_column(String(40))
+    countries: Mapped[list[str]] = mapped_column(default=list)  # ISO codes, in order of preference; [] = any
+    passport: Mapped[str] = mapped_column(String(16))  # valid, applied, none
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship()
+
+
+class Association(Base):
+    """A diaspora association and the person to reach it through."""
+
+    __tablename__ = "associations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(2))
+    city: Mapped[str] = mapped_column(String(80))
+    contact_name: Mapped[str] = mapped_column(String(120))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    members: Mapped[int] = mapped_column(Integer)
+    focus: Mapped[str] = mapped_column(String(40))
+    registered_by: Mapped[str] = mapped_column(String(20))  # the number that registered it
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Placement(Base):
+    """One job of a registered worker abroad. A change of job is a new row, so the history stays;
+    the registration holds the current one."""
+
+    __tablename__ = "placements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    employer_name: Mapped[str] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(2))
+    city: Mapped[str] = mapped_column(String(80))
+    start_date: Mapped[date] = mapped_column(Date)
+    agency: Mapped[str | None] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -177,7 +177,8 @@ def test_journey(client, services, name, lang, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
 def test_main_menu_numbers_its_options(client, services, transport):
     reply = person(client, services, transport).send("Hi")
-    labels = [services.texts.get("en", f"main.menu.{v}") for v in ("sos", "register", "check_case", "language")]
+    labels = [services.texts.get("en", f"main.menu.{v}")
+              for v in ("sos", "register", "check_case", "language", "services")]
     assert reply.splitlines() == [services.texts.get("en", "main.menu")] + [
         f"{i}. {label}" for i, label in enumerate(labels, 1)]
 
