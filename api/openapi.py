@@ -152,6 +152,29 @@ MESSAGE = {
     "sent_at": nullable(TIME),
 }
 
+PLACEMENT = {
+    "employer_name": STRING,
+    "country": COUNTRY,
+    "city": STRING,
+    "start_date": {"type": "string", "format": "date"},
+    "agency": nullable(STRING),
+    "channel": {"type": "string", "description": "Where it was recorded: ussd, sms, whatsapp"},
+    "created_at": {**TIME, "description": "When it was recorded"},
+}
+
+ASSOCIATION = {
+    "id": INTEGER,
+    "name": STRING,
+    "country": COUNTRY,
+    "city": STRING,
+    "contact_name": {"type": "string", "description": "The person to reach the association through"},
+    "contact_phone": STRING,
+    "members": INTEGER,
+    "focus": {"type": "string", "description": "welfare, business, faith, culture or professional"},
+    "channel": {"type": "string", "description": "Where it was registered: ussd, sms, whatsapp"},
+    "created_at": {**TIME, "description": "When it was registered"},
+}
+
 CASE = {
     **CASE_SUMMARY,
     "phone": {"type": "string", "description": "The number that raised it, E.164"},
@@ -162,6 +185,8 @@ CASE = {
     "registration": {"oneOf": [ref("Registration"), {"type": "null"}]},
     "events": {"type": "array", "items": ref("Event"), "description": "The timeline, oldest first"},
     "messages": {"type": "array", "items": ref("Message"), "description": "Everything sent about it"},
+    "placements": {"type": "array", "items": ref("Placement"),
+                   "description": "The jobs the case's person recorded, the latest start first (empty when none)"},
 }
 
 COUNT = obj({"key": nullable(STRING), "count": INTEGER})
@@ -173,8 +198,9 @@ STATS = obj({
     "total": INTEGER,
     "by": obj({name: {"type": "array", "items": COUNT} for name in DIMENSIONS},
               "Cases counted by each dimension, the most first; key null where unknown. agency and "
-              "employer come from the registration of the case's person (null: not registered) and "
-              "are merged regardless of case and spacing."),
+              "employer come from the registration of the case's person (null: not registered), "
+              "except that an agency complaint counts under the agency it is about; both are merged "
+              "regardless of case and spacing."),
     "weekly": {"type": "array", "description": "Cases per ISO week (UTC), and per weekly_by when given",
                "items": obj({"week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"},
                              "key": nullable(STRING), "count": INTEGER})},
@@ -199,6 +225,10 @@ SCHEMAS = {
                      "next_cursor": nullable({"type": "string", "description": "null on the last page"})}),
     "RegistrationList": obj({"registrations": {"type": "array", "items": ref("Registration")},
                              "next_cursor": nullable(STRING)}),
+    "Placement": obj(PLACEMENT),
+    "Association": obj(ASSOCIATION),
+    "AssociationList": obj({"associations": {"type": "array", "items": ref("Association")},
+                            "next_cursor": nullable(STRING)}),
     "StatusChange": {
         "type": "object", "required": ["status"],
         "properties": {"status": {"type": "string", "enum": ["acknowledged", "resolved"]},
@@ -227,12 +257,12 @@ DOCUMENT = {
         "title": "Msaada API",
         "version": "1.0.0",
         "description": (
-            "Distress cases of Kenyans abroad, the diaspora registry, and aggregates, for other government "
-            "systems. Every call but this document needs `Authorization: Bearer <token>`. A token's scope "
-            "(API_TOKENS) decides what it sees: operator tokens every case, mission tokens their mission's "
-            "cases and the registrations in its country, analyst tokens /stats only. Errors are JSON "
-            "`{\"error\": \"reason\"}`. Lists are newest first. Reading a case and every change are recorded "
-            "in the audit log."),
+            "Distress cases of Kenyans abroad, the diaspora registry and associations, and aggregates, for "
+            "other government systems. Every call but this document needs `Authorization: Bearer <token>`. "
+            "A token's scope (API_TOKENS) decides what it sees: operator tokens every case, mission tokens "
+            "their mission's cases and the registrations and associations in its country, analyst tokens "
+            "/stats only. Errors are JSON `{\"error\": \"reason\"}`. Lists are newest first. Reading a case "
+            "and every change are recorded in the audit log."),
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"bearer": []}],
@@ -278,6 +308,14 @@ DOCUMENT = {
                 query("country", COUNTRY, "Only people registered as working in this country."),
                 *PAGING],
             "responses": {"200": ok("A page of registrations", ref("RegistrationList")),
+                          "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
+        }},
+        "/associations": {"get": {
+            "operationId": "listAssociations",
+            "summary": "Diaspora associations and their contact persons, newest first",
+            "parameters": [query("country", COUNTRY, "Only associations in this country."), *PAGING],
+            "responses": {"200": ok("A page of associations (a mission token: those in its country)",
+                                    ref("AssociationList")),
                           "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
         }},
         "/stats": {"get": {

@@ -1,10 +1,11 @@
-"""The JSON API, /api/v1: cases, registrations and aggregates for other government systems.
+"""The JSON API, /api/v1: cases, registrations, associations and aggregates for other government
+systems.
 
 Every call but the OpenAPI document needs `Authorization: Bearer <token>` with a token from
 API_TOKENS; its scope decides what it sees, through the same `Viewer` rule as the dashboard:
 an operator token sees every case, a mission token its mission's cases (and the registrations
-in its country), an analyst token aggregates only. A case the token may not see answers exactly
-like one that does not exist. Reading a case and every change go in the audit log.
+and associations in its country), an analyst token aggregates only. A case the token may not see
+answers exactly like one that does not exist. Reading a case and every change go in the audit log.
 
 Status changes and notes go through the same functions as officers' SMS commands, so the
 timeline, the person's notices and the end of escalation are the same whichever way they come.
@@ -25,8 +26,9 @@ from api.params import NOTE_LIMIT, ApiError
 from gateway import audit, officers, stats
 from gateway.access import Viewer, viewer_of_token
 from gateway.cases import normalise_reference
-from gateway.models import (Case, CaseEvent, CaseKind, CaseStatus, OutboundMessage, Person, PersonPhone,
-                            Registration, Role)
+from gateway.diaspora import job_history
+from gateway.models import (Association, Case, CaseEvent, CaseKind, CaseStatus, OutboundMessage, Person,
+                            PersonPhone, Placement, Registration, Role)
 from gateway.phones import InvalidPhone, normalise
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -257,6 +259,27 @@ def _matching(q: str):
     return or_(*matches)
 
 
+# --- associations --------------------------------------------------------------------------------
+
+@bp.get("/associations")
+def list_associations():
+    """Diaspora associations and their contact persons (personal data: no analyst token); a
+    mission token sees those in its mission's country."""
+    viewer = _people_viewer()
+    params.only("country", *params.PAGING)
+    country = params.country("country")
+    page = params.page()
+    query = select(Association)
+    if viewer.role == Role.MISSION:
+        mission = _services().directory.mission(viewer.mission_id)
+        query = query.where(Association.country == mission.country if mission else false())
+    if country is not None:
+        query = query.where(Association.country == country)
+    associations, cursor = _page(query, Association, page)
+    _audit("list_associations", None, country=country, found=len(associations))
+    return jsonify(associations=[_association(a) for a in associations], next_cursor=cursor)
+
+
 # --- aggregates ----------------------------------------------------------------------------------
 
 @bp.get("/stats")
@@ -333,6 +356,25 @@ def _case_in_full(case: Case, messages: list[OutboundMessage]) -> dict:
                       "level": m.level, "status": m.status.value, "provider": m.provider, "attempts": m.attempts,
                       "body": m.body, "error": m.error, "created_at": _iso(m.created_at),
                       "sent_at": _iso(m.sent_at)} for m in messages],
+        "placements": [_placement(p) for p in job_history(_services().db(), case.person_id)],
+    }
+
+
+def _placement(placement: Placement) -> dict:
+    return {
+        "employer_name": placement.employer_name, "country": placement.country, "city": placement.city,
+        "start_date": placement.start_date.isoformat(), "agency": placement.agency,
+        "channel": placement.channel, "created_at": _iso(placement.created_at),
+    }
+
+
+def _association(association: Association) -> dict:
+    return {
+        "id": association.id, "name": association.name, "country": association.country,
+        "city": association.city, "contact_name": association.contact_name,
+        "contact_phone": association.contact_phone, "members": association.members,
+        "focus": association.focus, "channel": association.channel,
+        "created_at": _iso(association.created_at),
     }
 
 

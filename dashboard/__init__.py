@@ -1,7 +1,8 @@
 """The web dashboard for the Response Centre, the missions and analysts: `/dashboard/...`.
 
 `auth` signs people in and guards every page (roles, CSRF, audit); `queue` and `cases` are the
-operators' work; `crisis_map` and `reports` show the picture.
+operators' work; `crisis_map` and `reports` show the picture; `associations` lists the diaspora
+associations.
 """
 
 from flask import Blueprint
@@ -9,4 +10,4 @@ from flask import Blueprint
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
-from dashboard import auth, cases, crisis_map, queue, reports  # noqa: E402,F401  (they add routes to bp)
+from dashboard import associations, auth, cases, crisis_map, queue, reports  # noqa: E402,F401  (they add routes to bp)

@@ -15,6 +15,7 @@ from dashboard.queue import STAFF, time_left
 from escalation.messages import CATEGORY_LABELS, KIND_LABELS
 from gateway import audit, officers
 from gateway.cases import normalise_reference, reassign
+from gateway.diaspora import job_history
 from gateway.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, utcnow
 from gateway.notices import message_person
 from gateway.places import country_name
@@ -53,7 +54,8 @@ def case_page(reference: str):
         if case.person_id else []
     audit.log(services(), g.viewer.name, "view_case", case.reference, request.remote_addr)
     return render_template("dashboard/case.html", case=case, events=events, messages=messages,
-                           registration=registration, phones=phones, now=utcnow(), time_left=time_left,
+                           registration=registration, phones=phones, placements=job_history(db, case.person_id),
+                           now=utcnow(), time_left=time_left,
                            mission=services().directory.mission(case.mission_id),
                            missions=services().directory.missions, country_name=country_name,
                            kinds=KIND_LABELS, categories=CATEGORY_LABELS)

@@ -15,13 +15,21 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import case as when
 from sqlalchemy import func, select
 
 from gateway.access import Viewer
-from gateway.models import Case, Registration
+from gateway.models import Case, CaseKind, Registration
+
+# A complaint is about the agency it names (gateway.complaints writes agency_name), which need
+# not be the one the person registered through; other cases count under the registration's.
+# JSON element access works alike on SQLite and PostgreSQL; a missing key reads as NULL.
+CASE_AGENCY = func.coalesce(
+    when((Case.kind == CaseKind.AGENCY_COMPLAINT, Case.details["agency_name"].as_string())), Registration.agency)
 
 # What cases can be counted by. Agency and employer come from the registration of the case's
-# person (a case raised by someone not registered counts under None).
+# person (a case raised by someone not registered counts under None), save an agency complaint's
+# agency, which comes from the complaint.
 DIMENSIONS = {
     "country": Case.country,
     "city": Case.city,
@@ -31,7 +39,7 @@ DIMENSIONS = {
     "status": Case.status,
     "priority": Case.priority,
     "channel": Case.channel,
-    "agency": Registration.agency,
+    "agency": CASE_AGENCY,
     "employer": Registration.employer_name,
 }
 # Typed by people, so "Global Jobs Ltd" and "GLOBAL JOBS  LTD" are one agency.

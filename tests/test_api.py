@@ -92,7 +92,7 @@ def refs(response) -> list[str]:
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789", f"Basic {OPERATOR}", "Bearer ",
                                     f"Bearer {OPERATOR}x", f"Bearer {OPERATOR[:-1]}", "Bearer ünïcode-tøken"])
 def test_no_or_wrong_token_is_401(client, header):
-    for path in ("/cases", "/cases/KE-7F3K2", "/registrations", "/stats"):
+    for path in ("/cases", "/cases/KE-7F3K2", "/registrations", "/associations", "/stats"):
         response = client.get(f"/api/v1{path}", headers={"Authorization": header} if header else {})
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -124,7 +124,8 @@ def test_openapi_document_needs_no_token(client):
     assert document["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "description": "A token from API_TOKENS"}
     assert set(document["paths"]) == {"/cases", "/cases/{reference}", "/cases/{reference}/status",
-                                      "/cases/{reference}/notes", "/registrations", "/stats", "/openapi.json"}
+                                      "/cases/{reference}/notes", "/registrations", "/associations", "/stats",
+                                      "/openapi.json"}
 
 
 def test_analyst_sees_aggregates_only(client, dial, services):
