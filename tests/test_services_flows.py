@@ -14,7 +14,7 @@ from gateway.models import (Association, Case, CaseKind, JobSeeker, MessageStatu
                             Placement, Priority, Registration)
 from gateway.ussd.render import LIMIT, pages
 from tests.channels import Chat
-from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, walk
+from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, db, the_case, walk
 from tests.test_chat_journeys import REGISTRATION as CHAT_REGISTRATION
 from tests.test_chat_journeys import speak as speak_chat
 from tests.test_ussd_journeys import END, REGISTRATION, Journey, run
@@ -62,17 +62,6 @@ FLOWS = {"missing person": MISSING, "death": DEATH, "someone in danger": PROXY,
 END_KEYS = {"missing.done", "death.done", "proxy_sos.done", "job_seeker.done", "job_seeker.declined",
             "association.done", "info.centre", "info.missions", "info.jobs", "placement.done",
             "placement.not_registered", "complaint.done"}
-
-
-def db(services):
-    services.db.remove()
-    return services.db()
-
-
-def the_case(services) -> Case:
-    cases = db(services).scalars(select(Case)).all()
-    assert len(cases) == 1, [c.reference for c in cases]
-    return cases[0]
 
 
 # --- by USSD ---------------------------------------------------------------------------------------
