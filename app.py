@@ -42,6 +42,13 @@ def create_app(settings: Settings | None = None) -> Flask:
                       SESSION_COOKIE_SECURE=(settings.public_base_url or "").startswith("https://"),
                       PERMANENT_SESSION_LIFETIME=12 * 3600)
     app.extensions["msaada"] = services
+    if settings.trusted_proxies:
+        # The client address (limits, audit log) and scheme as the proxies in front saw them.
+        # Only as many hops as TRUSTED_PROXIES: anything further is what a client claims.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.teardown_appcontext(lambda _exc: services.db.remove())
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from config.settings import Settings, SettingsError
+from config.settings import AT_TOKEN_FILE, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent
 
@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("SIMULATOR", "1")
+    instance = Path(env.get("MSAADA_INSTANCE") or ROOT / "instance")
+    if not env.get("AT_WEBHOOK_TOKEN"):
+        # Africa's Talking callbacks must carry a secret token; every process of this instance
+        # (web, worker, `flask channels` in another terminal) reads this one from the folder.
+        local_secret(instance, AT_TOKEN_FILE)
     try:
         settings = Settings.from_env(env)
     except SettingsError as exc:
@@ -57,9 +62,10 @@ def main() -> int:
         children.append((name, process))
 
     base = f"http://localhost:{settings.port}"
+    at_query = f"?token={settings.at_webhook_token}"
     print(f"\nMsaada is running:\n"
-          f"  USSD          POST {base}/ussd/africastalking  (and /ussd/africastalking/events)\n"
-          f"  SMS           POST {base}/sms/africastalking  {base}/sms/twilio\n"
+          f"  USSD          POST {base}/ussd/africastalking{at_query}  (and /ussd/africastalking/events)\n"
+          f"  SMS           POST {base}/sms/africastalking{at_query}  {base}/sms/twilio\n"
           f"  WhatsApp      POST {base}/whatsapp/twilio\n"
           f"  dashboard     {base}/dashboard  (user admin, password in {admin_password(settings)})\n"
           + (f"  simulator     {base}/simulator  (a phone on screen: dial *384*1# or chat as WhatsApp/SMS)\n"

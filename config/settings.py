@@ -19,6 +19,23 @@ from sqlalchemy.exc import ArgumentError
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 PROVIDERS = ("africastalking", "twilio", "console")
+AT_TOKEN_FILE = "at_webhook_token"  # where `make run` keeps the token it generated
+
+# Limits on abuse (the `limits` library's notation; several rates joined by ";"). LIMITS overrides
+# any of them: LIMITS="sender=10/minute,reply_stranger=5/day". None of them ever refuses an SOS:
+# the case is stored and escalated, only the reply is withheld.
+DEFAULT_LIMITS = {
+    "sender": "20/minute;200/day",  # messages and USSD sessions from one number
+    "reply": "30/hour;100/day",  # replies we send to one number
+    "reply_stranger": "10/day",  # replies to a number that has no case
+    "code": "3/hour;6/day",  # one-time codes sent to one number (and asked for by one number)
+    "officer_failures": "5/hour",  # wrong PINs from an officer's number; then its commands stop for an hour
+    "address": "300/minute",  # dashboard, API and simulator requests from one client address
+    "refused": "30/minute",  # webhook requests refused (bad token or signature) from one address
+    "login_address": "30/15minute",  # failed sign-ins from one address, any user
+    "login_user": "10/15minute",  # failed sign-ins to one user from browsers it never signed in on
+    "login_device": "10/15minute",  # failed sign-ins from a browser the user did sign in on before
+}
 
 
 class SettingsError(Exception):
@@ -55,6 +72,8 @@ class Settings:
     provider_timeout: float = 10  # seconds a provider has to answer a send
     simulator: bool = False
     map_tile_url: str | None = None  # e.g. https://tiles.example/{z}/{x}/{y}.png; offline outlines without
+    trusted_proxies: int = 0  # reverse proxies in front, whose X-Forwarded-* headers are believed
+    limits: tuple[tuple[str, str], ...] = ()  # (name, rate) over DEFAULT_LIMITS; see `limit()`
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
@@ -91,6 +110,14 @@ class Settings:
             for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM"):
                 if not tw[name]:
                     raise SettingsError(f"{name}: required when SMS_PROVIDER uses twilio")
+        # AT signs nothing: its callbacks are believed only when they carry this secret. `make run`
+        # generates one into the instance folder; anywhere else it must be given.
+        at_token = get("AT_WEBHOOK_TOKEN") or _instance_file(instance, AT_TOKEN_FILE)
+        if at_token is not None and len(at_token) < 16:
+            raise SettingsError("AT_WEBHOOK_TOKEN: needs at least 16 random characters")
+        if at_token is None and (at["AT_USERNAME"] or "africastalking" in used):
+            raise SettingsError("AT_WEBHOOK_TOKEN: required when Africa's Talking is configured "
+                                "(add ?token=<it> to every AT callback URL)")
 
         return cls(
             database_url=database_url,
@@ -103,7 +130,7 @@ class Settings:
             at_api_key=at["AT_API_KEY"],
             at_sender_id=at["AT_SENDER_ID"],
             at_api_base_url=(at["AT_API_BASE_URL"] or "").rstrip("/") or None,
-            at_webhook_token=get("AT_WEBHOOK_TOKEN"),
+            at_webhook_token=at_token,
             twilio_account_sid=tw["TWILIO_ACCOUNT_SID"],
             twilio_auth_token=tw["TWILIO_AUTH_TOKEN"],
             twilio_sms_from=tw["TWILIO_SMS_FROM"],
@@ -122,12 +149,18 @@ class Settings:
             provider_timeout=_int("PROVIDER_TIMEOUT", get("PROVIDER_TIMEOUT") or "10", 1, 120),
             simulator=_bool("SIMULATOR", get("SIMULATOR") or "0"),
             map_tile_url=_tile_url(get("MAP_TILE_URL")),
+            trusted_proxies=_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0", 0, 10),
+            limits=_limits(get("LIMITS")),
         )
 
     @property
     def whatsapp_ready(self) -> bool:
         """Whether WhatsApp messages can be sent through Twilio (replies in TwiML need none of it)."""
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
+
+    def limit(self, name: str) -> str:
+        """The rate of limit `name` ("30/minute;300/day"): LIMITS overrides DEFAULT_LIMITS."""
+        return dict(self.limits).get(name) or DEFAULT_LIMITS[name]
 
     def provider_for(self, phone: str) -> str:
         """The provider that sends to `phone` (E.164), by the longest matching route prefix."""
@@ -185,6 +218,22 @@ def _api_tokens(value: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(tokens)
 
 
+def _limits(value: str | None) -> tuple[tuple[str, str], ...]:
+    from limits import parse_many
+
+    result = []
+    for entry in _list(value):
+        name, _, rate = (x.strip() for x in entry.partition("="))
+        if name not in DEFAULT_LIMITS:
+            raise SettingsError(f"LIMITS: unknown limit {name!r} (one of {', '.join(DEFAULT_LIMITS)})")
+        try:
+            parse_many(rate)
+        except ValueError:
+            raise SettingsError(f"LIMITS: {name}: not a rate like 10/minute or 5/hour;50/day") from None
+        result.append((name, rate))
+    return tuple(result)
+
+
 def _tile_url(value: str | None) -> str | None:
     if value and not (value.startswith(("http://", "https://")) and "{z}" in value):
         raise SettingsError("MAP_TILE_URL: must be an http(s) URL with {z}, {x} and {y}")
@@ -227,6 +276,11 @@ def _bool(name: str, value: str) -> bool:
 
 def _list(value: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _instance_file(instance: Path, name: str) -> str | None:
+    path = instance / name
+    return (path.read_text().strip() or None) if path.is_file() else None
 
 
 def _instance_secret(instance: Path, name: str) -> str:

@@ -103,9 +103,35 @@ class PersonPhone(Base):
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     # STOP: no non-essential messages to this number. Never silences a distress case.
     opted_out_at: Mapped[datetime | None]
+    # When the number was proven to be this person's: it wrote to us itself (the telco's word, in
+    # an authenticated request) or a one-time code sent to it came back. Only verified numbers
+    # show each other's cases. NULL: linked before proof was asked for (see migration 0007).
+    verified_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="phones")
+
+
+class PhoneClaim(Base):
+    """A number someone says is also theirs, waiting for the one-time code sent to it.
+
+    The number joins the claimant's person only when the code comes back (from that number, or
+    typed on the claimant's phone) before `expires_at`; until then it is claimed, not linked.
+    """
+
+    __tablename__ = "phone_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claimant: Mapped[str] = mapped_column(String(20))  # the number that asked
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # the number claimed
+    session: Mapped[str] = mapped_column(String(120))  # the conversation that asked (one code each)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes typed
+    expires_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("uq_phone_claims_session", "claimant", "phone", "session", unique=True),)
 
 
 class Registration(Base):
@@ -181,6 +207,19 @@ class Officer(Base):
     level: Mapped[int] = mapped_column(Integer)
 
     mission: Mapped[Mission | None] = relationship()
+
+
+class OfficerPin(Base):
+    """The PIN an officer's number must give to RESOLVE by SMS (`flask officers pin NUMBER`).
+
+    Kept apart from `officers`, which `flask directory load` rebuilds from the file.
+    """
+
+    __tablename__ = "officer_pins"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(String(255))  # salted scrypt
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Case(Base):
@@ -332,6 +371,19 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+
+class DashboardSession(Base):
+    """A signed-in browser. The cookie carries a random token; this row (its hash) must exist for
+    the cookie to open anything, so signing out, a password change or disabling the user ends
+    the session on the server, whatever the browser keeps."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

@@ -39,6 +39,13 @@ class Services:
         return connect_redis(self.settings, self.role)
 
     @cached_property
+    def throttle(self):
+        """Limits on abuse, counted in this Redis."""
+        from gateway.throttle import Throttle
+
+        return Throttle(self.redis, self.settings)
+
+    @cached_property
     def queue(self) -> Queue:
         return Queue(QUEUE_NAME, connection=self.redis)
 

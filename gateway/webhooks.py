@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 from functools import wraps
 
-from flask import Response, request
+from flask import Response, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -26,12 +26,20 @@ class Forbidden(BadRequest):
 
 
 def refusing(view):
-    """Turn BadRequest/Forbidden raised in `view` into a plain-text answer with its reason."""
+    """Turn BadRequest/Forbidden raised in `view` into a plain-text answer with its reason.
+
+    An address that keeps sending requests we refuse as forged gets 429 past the `refused` limit.
+    """
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
+        except Forbidden as exc:
+            throttle = current_app.extensions["msaada"].throttle
+            if not throttle.hit("refused", request.remote_addr or ""):
+                return plain("too many refused requests", 429)
+            return plain(str(exc), exc.status)
         except BadRequest as exc:
             return plain(str(exc), exc.status)
 
@@ -69,9 +77,12 @@ def phone(name: str, prefix: str = "") -> str:
 
 
 def check_at_token(settings) -> None:
-    """Africa's Talking signs nothing: when AT_WEBHOOK_TOKEN is set, its callbacks must carry it."""
+    """Africa's Talking signs nothing: its callbacks must carry AT_WEBHOOK_TOKEN as `?token=`.
+    Without one configured, nothing that claims to come from AT is believed."""
     expected = settings.at_webhook_token
-    if expected and not hmac.compare_digest(request.args.get("token", ""), expected):
+    if not expected:
+        raise Forbidden("Africa's Talking requests are refused: AT_WEBHOOK_TOKEN is not set")
+    if not hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
         raise Forbidden("token: missing or wrong")
 
 

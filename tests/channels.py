@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from gateway.models import OutboundMessage
 
 TWILIO_TOKEN = "test-twilio-auth-token"
+AT_TOKEN = "test-at-callback-token-5f2c"  # AT_WEBHOOK_TOKEN of the tests' apps
 BASE = "http://localhost"
 _ids = itertools.count(1)
 
@@ -24,6 +25,11 @@ def signed_post(client, path: str, params: dict, token: str = TWILIO_TOKEN, base
     """POST `params` to `path` with the X-Twilio-Signature Twilio would compute."""
     signature = RequestValidator(token).compute_signature(base + path, params)
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
+
+
+def at_url(path: str, token: str = AT_TOKEN) -> str:
+    """An Africa's Talking callback URL, carrying the token as AT is told to."""
+    return f"{path}?token={token}"
 
 
 def twiml_text(response) -> str | None:
@@ -47,7 +53,7 @@ class Chat:
         if self.provider == "africastalking":
             form = {"from": self.phone, "to": "22384", "text": text, "date": "2026-11-22 10:00:00",
                     "id": f"ATXid_{message_id}", "linkId": "", "networkCode": "63902", **extra}
-            self.last_response = response = self.client.post("/sms/africastalking", data=form)
+            self.last_response = response = self.client.post(at_url("/sms/africastalking"), data=form)
             assert response.status_code == 200, response.get_data(as_text=True)
             reply = self.services.db().scalar(select(OutboundMessage.body).where(
                 OutboundMessage.idempotency_key == f"reply:africastalking:ATXid_{message_id}"))

@@ -126,11 +126,11 @@ def database_url(request, tmp_path):
 def env(database_url, redis_url, tmp_path):
     """The environment a test's app is built from; tests may change it before `app` is used."""
     redis.Redis.from_url(redis_url).flushdb()
-    from tests.channels import TWILIO_TOKEN
+    from tests.channels import AT_TOKEN, TWILIO_TOKEN
 
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test",
             "DATA_KEYS": "test-key", "MSAADA_INSTANCE": str(tmp_path / "instance"),
-            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "AT_WEBHOOK_TOKEN": AT_TOKEN}
 
 
 @pytest.fixture
@@ -199,7 +199,9 @@ class Dialler:
         return self._post()
 
     def _post(self) -> str:
-        response = self.client.post("/ussd/africastalking", data={
+        from tests.channels import at_url
+
+        response = self.client.post(at_url("/ussd/africastalking"), data={
             "sessionId": self.session_id, "serviceCode": self.service_code, "phoneNumber": self.phone,
             "networkCode": "63902", "text": "*".join(self.inputs)})
         assert response.status_code == 200, response.get_data(as_text=True)

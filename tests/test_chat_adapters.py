@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway.cases import NewCase, submit
 from gateway.models import Case, CaseEvent, CaseKind, InboundMessage, MessageStatus, OutboundMessage, utcnow
-from tests.channels import BASE, TWILIO_TOKEN, twiml_text
+from tests.channels import AT_TOKEN as TESTS_AT_TOKEN, BASE, TWILIO_TOKEN, twiml_text
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "requests"
 PUBLIC = "https://msaada.example.org"
@@ -97,7 +97,8 @@ class IncomingCase:
     fixture: str
     set: dict = field(default_factory=dict)  # fields changed or added; bytes go on the wire as they are
     drop: tuple[str, ...] = ()  # fields left out
-    # Twilio routes only: "valid" (over http://localhost, as the test client calls), "missing",
+    # AT routes: "valid" carries the tests' token, "missing" none. Twilio routes: "valid" (over
+    # http://localhost, as the test client calls), "missing",
     # "forged" (another auth token), "added" (a field added after signing), "without_query" (the
     # query string left out of the signed URL), or another base URL to sign over.
     sign: str = "valid"
@@ -173,14 +174,16 @@ def signatures(fixture: str) -> list[IncomingCase]:
 def at_tokens(fixture: str) -> list[IncomingCase]:
     env = {"AT_WEBHOOK_TOKEN": AT_TOKEN}
     return [
-        IncomingCase(f"{fixture}: no token configured, none sent", fixture, status=200, body="OK"),
-        IncomingCase(f"{fixture}: token missing", fixture, env=env, status=403, body="token: missing or wrong",
-                     inbound=0),
-        IncomingCase(f"{fixture}: token wrong", fixture, env=env, query="token=guess", status=403,
+        IncomingCase(f"{fixture}: no token configured: nothing believed", fixture, env={"AT_WEBHOOK_TOKEN": ""},
+                     sign="missing", status=403, body="AT_WEBHOOK_TOKEN is not set", inbound=0),
+        IncomingCase(f"{fixture}: token missing", fixture, env=env, sign="missing", status=403,
                      body="token: missing or wrong", inbound=0),
-        IncomingCase(f"{fixture}: token a prefix of the right one", fixture, env=env, query=f"token={AT_TOKEN[:-1]}",
-                     status=403, body="token: missing or wrong", inbound=0),
-        IncomingCase(f"{fixture}: token right", fixture, env=env, query=f"token={AT_TOKEN}", status=200, body="OK"),
+        IncomingCase(f"{fixture}: token wrong", fixture, env=env, sign="missing", query="token=guess", status=403,
+                     body="token: missing or wrong", inbound=0),
+        IncomingCase(f"{fixture}: token a prefix of the right one", fixture, env=env, sign="missing",
+                     query=f"token={AT_TOKEN[:-1]}", status=403, body="token: missing or wrong", inbound=0),
+        IncomingCase(f"{fixture}: token right", fixture, env=env, sign="missing", query=f"token={AT_TOKEN}",
+                     status=200, body="OK"),
     ]
 
 
@@ -391,6 +394,8 @@ def post(client, path: str, form: dict, sign: str = "valid", headers: dict | Non
     as they are) and, on Twilio's routes, with X-Twilio-Signature computed as
     tests.channels.signed_post does, over the URL called (query included) and every field."""
     body = urlencode(form)
+    if not ROUTES[path][0] and sign != "missing":  # Africa's Talking: the callback URL's token
+        query = "&".join(filter(None, (query, f"token={TESTS_AT_TOKEN}")))
     url = path + (f"?{query}" if query else "")
     sent_headers = {}
     if ROUTES[path][0] and sign != "missing":

@@ -34,7 +34,7 @@ from gateway import directory as directory_module
 from gateway.cases import NewCase, submit
 from gateway.models import (Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, Priority,
                             utcnow)
-from tests.channels import Chat
+from tests.channels import Chat, at_url
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import FakeTwilio
 from tests.test_providers import SMS_FROM, provider_env, whatsapp_sos
@@ -786,7 +786,7 @@ def test_a_failed_delivery_report_sends_the_alert_again_through_the_other_provid
 
     report = {"id": sent.provider_id, "status": "Failed", "failureReason": "DeliveryFailure",
               "phoneNumber": CENTRE, "networkCode": "63902", "retryCount": "0"}
-    response = client.post("/sms/africastalking/delivery", data=report)
+    response = client.post(at_url("/sms/africastalking/delivery"), data=report)
     assert (response.status_code, response.get_data(as_text=True)) == (200, "OK")
 
     row = centre_alert(services)
@@ -804,7 +804,7 @@ def test_a_failed_delivery_report_sends_the_alert_again_through_the_other_provid
     assert [m["to"] for m in twilio_fake.messages()].count(CENTRE) == 1
 
     # The same report again (a provider's retry) names a message no longer sent by AT: nothing moves.
-    assert client.post("/sms/africastalking/delivery", data=report).status_code == 200
+    assert client.post(at_url("/sms/africastalking/delivery"), data=report).status_code == 200
     row = centre_alert(services)
     assert (row.status, row.provider, row.attempts) == (MessageStatus.SENT, "twilio", 2)
 

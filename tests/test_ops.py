@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from app import create_app
 from config.settings import Settings
 from gateway.models import Case, CaseStatus
-from tests.channels import Chat
+from tests.channels import Chat, at_url
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
 JEDDAH = "+966500000201"
@@ -114,7 +114,7 @@ def test_metrics_before_any_traffic(client):
 
 def test_metrics_follow_a_case_from_the_sos_to_its_acknowledgement(client, services, dial, run_worker):
     ussd_sos(dial)
-    assert client.post("/ussd/africastalking", data={"text": ""}).status_code == 400  # no session, no phone
+    assert client.post(at_url("/ussd/africastalking"), data={"text": ""}).status_code == 400  # no session, no phone
     client.get("/dashboard/login")
     client.get("/readyz")
     _, samples = metrics(client)

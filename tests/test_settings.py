@@ -14,7 +14,7 @@ from config.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-AT = {"AT_USERNAME": "sandbox", "AT_API_KEY": "at-key"}
+AT = {"AT_USERNAME": "sandbox", "AT_API_KEY": "at-key", "AT_WEBHOOK_TOKEN": "at-callback-token-0123"}
 TWILIO = {"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tw-token", "TWILIO_SMS_FROM": "+15550000000"}
 
 
@@ -77,6 +77,15 @@ BAD = [
     ("ESCALATION_POLICY_FILE", {"ESCALATION_POLICY_FILE": "/nowhere/escalation.yaml"}),
     ("SESSION_TTL", {"SESSION_TTL": "5"}),
     ("SIMULATOR", {"SIMULATOR": "maybe"}),
+    # Africa's Talking configured but its callbacks unauthenticated: anyone could speak as anyone.
+    ("AT_WEBHOOK_TOKEN", {"AT_USERNAME": "sandbox", "AT_API_KEY": "at-key"}),
+    ("AT_WEBHOOK_TOKEN", {"AT_USERNAME": "sandbox"}),
+    ("AT_WEBHOOK_TOKEN", {"SMS_PROVIDER": "+254=africastalking,*=console", "AT_USERNAME": "s", "AT_API_KEY": "k"}),
+    ("AT_WEBHOOK_TOKEN", {"AT_WEBHOOK_TOKEN": "short"}),
+    ("TRUSTED_PROXIES", {"TRUSTED_PROXIES": "one"}),
+    ("TRUSTED_PROXIES", {"TRUSTED_PROXIES": "-1"}),
+    ("LIMITS", {"LIMITS": "nonsense=5/minute"}),
+    ("LIMITS", {"LIMITS": "sender=lots"}),
 ]
 
 
@@ -129,10 +138,24 @@ def test_spaces_around_route_parts_are_ignored(tmp_path):
     (AT, (("", "africastalking"),)),
     ({**AT, **TWILIO}, (("", "africastalking"),)),
     (TWILIO, (("", "twilio"),)),
-    ({"AT_USERNAME": "sandbox"}, (("", "console"),)),  # half the credentials choose nothing
+    ({"AT_USERNAME": "sandbox", "AT_WEBHOOK_TOKEN": "at-callback-token-0123"}, (("", "console"),)),  # half the credentials choose nothing
 ])
 def test_the_default_provider_follows_the_credentials(tmp_path, env, routes):
     assert read(env, tmp_path).sms_routes == routes
+
+
+def test_the_token_make_run_generated_is_used_when_none_is_given(tmp_path):
+    (tmp_path / "at_webhook_token").write_text("generated-token-0123456789\n")
+    assert read({}, tmp_path).at_webhook_token == "generated-token-0123456789"
+    assert read({"AT_WEBHOOK_TOKEN": "given-token-0123456789"}, tmp_path).at_webhook_token == "given-token-0123456789"
+    assert read(AT, tmp_path).at_webhook_token == AT["AT_WEBHOOK_TOKEN"]
+
+
+def test_limits_override_the_defaults_one_by_one(tmp_path):
+    settings = read({"LIMITS": "sender=5/minute, reply_stranger=2/day;1/hour"}, tmp_path)
+    assert settings.limit("sender") == "5/minute"
+    assert settings.limit("reply_stranger") == "2/day;1/hour"
+    assert settings.limit("officer_failures") == "5/hour"  # the default
 
 
 # --- start-up ------------------------------------------------------------------------------------
