@@ -29,6 +29,7 @@ test: $(VENV)/.installed-dev browser
 ## bench: the benchmarks under bench/ (not part of the tests)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ussd.py
+	$(BIN)/python bench/ussd_worst.py
 	$(BIN)/python bench/escalation.py
 
 # The browser tests drive Debian's chromium through Playwright (no browser download from the web).

@@ -6,9 +6,11 @@ gunicorn serves `app:create_app()`; the worker is `python -m escalation.worker`.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from api.v1 import bp as api_v1
 from config.settings import Settings, SettingsError
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.teardown_appcontext(lambda _exc: services.db.remove())
+    app.after_request(security_headers(settings))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     if settings.simulator:  # `make run` only: in production /simulator is a 404
@@ -61,3 +64,43 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_user_cli(app)
     register_agency_cli(app)
     return app
+
+
+# Pages with personal data must not be kept by the browser or a proxy (static files may).
+NO_STORE_BLUEPRINTS = {"dashboard", "api_v1", "simulator"}
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Only this site's own scripts, styles and connections; no inline code; never in a frame.
+    Map tiles may come from MAP_TILE_URL's server."""
+    images = ["'self'", "data:"]
+    if settings.map_tile_url:
+        images.append(_tile_source(settings.map_tile_url))
+    return "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", f"img-src {' '.join(images)}",
+        "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+        "frame-ancestors 'none'"])
+
+
+def _tile_source(url: str) -> str:
+    """MAP_TILE_URL's origin as a CSP source; a {s}-style subdomain becomes `*.`."""
+    parts = urlsplit(url)
+    host = re.sub(r"\{[^}]*\}", "*", parts.netloc)
+    if "*" in host.removeprefix("*."):  # CSP allows a wildcard as the first label only
+        return f"{parts.scheme}:"
+    return f"{parts.scheme}://{host}"
+
+
+def security_headers(settings: Settings):
+    """The after_request function that puts the security headers on every answer of the app."""
+    headers = {"Content-Security-Policy": content_security_policy(settings), "X-Frame-Options": "DENY",
+               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    if (settings.public_base_url or "").startswith("https://"):
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+
+    def add(response: Response) -> Response:
+        response.headers.update(headers)
+        if request.blueprint in NO_STORE_BLUEPRINTS and not (request.endpoint or "").endswith(".static"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+    return add

@@ -340,3 +340,10 @@ DOCUMENT = {
         "schemas": SCHEMAS,
     },
 }
+
+# Every call, this document's included, is limited per client address (LIMITS `address`).
+TOO_MANY = error("Too many requests from this address (the `address` limit); try again after Retry-After seconds.",
+                 {"Retry-After": {"schema": STRING, "description": "seconds to wait"}})
+for _operations in DOCUMENT["paths"].values():
+    for _operation in _operations.values():
+        _operation["responses"]["429"] = TOO_MANY

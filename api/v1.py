@@ -53,6 +53,14 @@ def http_error(exc: HTTPException):
 # --- who is calling ------------------------------------------------------------------------------
 
 @bp.before_request
+def limit_address():
+    """At most `address` calls per client address, before the token is even looked at."""
+    if not _services().throttle.hit("address", request.remote_addr or ""):
+        window = _services().throttle.retry_after("address")
+        raise ApiError(429, "too many requests from this address", {"Retry-After": str(window)})
+
+
+@bp.before_request
 def authenticate():
     if request.endpoint in PUBLIC:
         return

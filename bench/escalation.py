@@ -84,6 +84,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database["url"], "REDIS_URL": redis_url, "MSAADA_INSTANCE": str(tmp),
            "SMS_PROVIDER": "africastalking", "AT_USERNAME": "bench", "AT_API_KEY": "bench-key",
+           "AT_WEBHOOK_TOKEN": "bench-at-callback-token",
            "AT_API_BASE_URL": f"http://127.0.0.1:{port}", "ESCALATION_POLICY_FILE": str(policy),
            "PYTHONUNBUFFERED": "1"}
     load_directory(env)

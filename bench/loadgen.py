@@ -45,7 +45,8 @@ import uuid
 from array import array
 from urllib.parse import urlencode, urlsplit
 
-PATH = "/ussd/africastalking"
+AT_TOKEN = "bench-at-callback-token-0123"  # AT_WEBHOOK_TOKEN of the server under test
+PATH = f"/ussd/africastalking?token={AT_TOKEN}"
 STEPS = ("", "1", "1*1", "1*1*1", "1*1*1*5", "1*1*1*5*1")  # SOS, category, country, city, contact ok
 TIMEOUT = 10.0  # seconds for one request, connecting included
 DRAIN = 10.0  # seconds the open loop waits after the last due time for late answers

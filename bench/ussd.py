@@ -101,7 +101,7 @@ def run(args, cores: int, tmp: Path, cleanup: list) -> int:
     instance = tmp / "instance"
     env = {k: v for k, v in os.environ.items() if k not in ("GUNICORN_CMD_ARGS", "AT_WEBHOOK_TOKEN", "WEB_CONCURRENCY")}
     env.update(DATABASE_URL=database["url"], REDIS_URL=redis_url, SMS_PROVIDER="console",
-               MSAADA_INSTANCE=str(instance), PYTHONUNBUFFERED="1")
+               MSAADA_INSTANCE=str(instance), PYTHONUNBUFFERED="1", AT_WEBHOOK_TOKEN=loadgen.AT_TOKEN)
     load_directory(env)
 
     servers = {}

@@ -25,9 +25,8 @@ AT_TOKEN_FILE = "at_webhook_token"  # where `make run` keeps the token it genera
 # any of them: LIMITS="sender=10/minute,reply_stranger=5/day". None of them ever refuses an SOS:
 # the case is stored and escalated, only the reply is withheld.
 DEFAULT_LIMITS = {
-    "sender": "20/minute;200/day",  # messages and USSD sessions from one number
-    "reply": "30/hour;100/day",  # replies we send to one number
-    "reply_stranger": "10/day",  # replies to a number that has no case
+    "sender": "30/minute;300/day",  # messages and USSD sessions from one number
+    "reply_stranger": "60/day",  # replies to a number that has no case (none outside the served countries)
     "code": "3/hour;6/day",  # one-time codes sent to one number (and asked for by one number)
     "officer_failures": "5/hour",  # wrong PINs from an officer's number; then its commands stop for an hour
     "address": "300/minute",  # dashboard, API and simulator requests from one client address

@@ -1,6 +1,7 @@
 """The web dashboard for the Response Centre, the missions and analysts: `/dashboard/...`.
 
-`auth` signs people in and guards every page (roles, CSRF, audit); `queue` and `cases` are the
+`auth` signs people in and guards every page (server-side sessions, sign-in and per-address
+limits, roles, CSRF, audit, one's own password); `queue` and `cases` are the
 operators' work; `crisis_map` and `reports` show the picture; `associations` lists the diaspora
 associations.
 """

@@ -1,27 +1,42 @@
 """Signing in, roles, CSRF and the audit trail for every dashboard page.
 
-Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind https). Every POST
-carries the session's CSRF token; one without it is refused and the refusal is audited.
+A signed-in browser holds a random session token in Flask's signed cookie (HttpOnly,
+SameSite=Lax, Secure behind https); the server keeps its hash as a `DashboardSession` row, and
+the cookie opens nothing without that row. Signing out, changing the password and disabling
+the user delete rows, so an old cookie is dead whatever the browser keeps. Every POST carries
+the session's CSRF token; one without it is refused and the refusal is audited.
+
+Guessing passwords is slowed, but cannot lock the right person out (OWASP's "device cookie"):
+failed sign-ins are counted per client address and per username, and past either limit the
+password is not even checked; but a browser that signed in as that user before holds a signed
+device cookie, and only its own failures count against it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard import bp
 from gateway import audit
 from gateway.access import Viewer
-from gateway.models import Role, User, utcnow
+from gateway.models import DashboardSession, Role, User, utcnow
 
-FAILED_LOGINS_ALLOWED = 10  # per username per 15 minutes, then a pause (guessing is slow)
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
+MIN_PASSWORD = 10  # characters, as `flask users create` asks
+DEVICE_COOKIE = "msaada_device"
+DEVICE_DAYS = 180
+THROTTLED = ("Too many failed sign-ins. Wait 15 minutes and try again, "
+             "or sign in from a browser you have signed in on before.")
 
 
 @functools.cache
@@ -37,13 +52,40 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)  # salted scrypt
 
 
+def token_hash(token: str) -> str:
+    """What the server keeps of a session token (the cookie holds the token itself)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def retry_after(name: str) -> str:
+    """Seconds to wait before trying again under limit `name` (its shortest window)."""
+    return str(services().throttle.retry_after(name))
+
+
+# --- every request -------------------------------------------------------------------------------
+
+@bp.before_request
+def limit_address():
+    """At most `address` requests per client address, signed in or not (static files apart)."""
+    if request.endpoint == "dashboard.static":
+        return None
+    if not services().throttle.hit("address", request.remote_addr or ""):
+        return ("Too many requests from your address. Wait a minute and try again.\n", 429,
+                {"Retry-After": retry_after("address"), "Content-Type": "text/plain; charset=utf-8"})
+    return None
+
+
 @bp.before_request
 def load_viewer():
     g.viewer = None
-    user_id = session.get("user_id")
-    if user_id is not None:
-        user = services().db().get(User, user_id)
-        if user is not None and user.active and session.get("pw") == user.password_hash[-12:]:
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        # One query: the session row must exist and be unexpired, and its user active.
+        user = services().db().scalar(
+            select(User).join(DashboardSession, DashboardSession.user_id == User.id)
+            .where(DashboardSession.token_hash == token_hash(sid), DashboardSession.expires_at > utcnow(),
+                   User.active.is_(True)))
+        if user is not None:
             g.user = user
             g.viewer = Viewer(user.username, user.role, user.mission_id)
     if request.endpoint in OPEN_ENDPOINTS:
@@ -86,6 +128,8 @@ def require(*roles: Role):
     return decorate
 
 
+# --- signing in and out --------------------------------------------------------------------------
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
@@ -93,34 +137,54 @@ def login():
     check_csrf()
     username = (request.form.get("username") or "").strip().lower()
     password = request.form.get("password") or ""
-    if _too_many_failures(username):
-        flash("Too many failed attempts for this user. Wait 15 minutes or ask an admin.", "error")
-        return render_template("dashboard/login.html", next=request.form.get("next", "")), 429
+    address = request.remote_addr or ""
+    device = device_of(username)
+    # Counted before the password is looked at, so a refused guess tells nothing. A browser this
+    # user signed in on before is counted on its own: strangers' failures cannot lock it out.
+    counted = ("login_device", username, device) if device else ("login_user", username)
+    checked = [counted] if device else [("login_address", address), counted]
+    throttle = services().throttle
+    over = [limit[0] for limit in checked if not throttle.test(*limit)]
+    if over:
+        audit.log(services(), username or "anonymous", "login_throttled", username, address, limit=over[0])
+        flash(THROTTLED, "error")
+        return (render_template("dashboard/login.html", next=request.form.get("next", "")), 429,
+                {"Retry-After": retry_after(over[0])})
     with services().db.transaction() as db:
         user = db.scalar(select(User).where(User.username == username))
         # An unknown name costs the same hash as a known one, so timing does not tell names apart.
         stored = user.password_hash if user is not None else dummy_hash()
         if not check_password_hash(stored, password) or user is None or not user.active:
-            audit.record(db, username or "anonymous", "login_failed", username, request.remote_addr)
+            audit.record(db, username or "anonymous", "login_failed", username, address)
             failed = True
         else:
             user.last_login_at = utcnow()
-            audit.record(db, user.username, "login", user.username, request.remote_addr)
+            audit.record(db, user.username, "login", user.username, address)
             failed = False
-            user_id, pw = user.id, user.password_hash[-12:]
+            old = session.get("sid")
+            if isinstance(old, str):  # signing in again ends the session this browser had
+                db.execute(delete(DashboardSession).where(DashboardSession.token_hash == token_hash(old)))
+            sid = new_session(db, user.id)
     if failed:
-        _count_failure(username)
+        throttle.hit("login_address", address)  # with a device cookie too: it counts for the others
+        throttle.hit(*counted)
         flash("Wrong username or password.", "error")
         return render_template("dashboard/login.html", next=request.form.get("next", "")), 401
+    if device:
+        throttle.clear("login_device", username, device)
     session.clear()  # a fresh session on sign-in (no fixation)
     session.permanent = True
-    session.update(user_id=user_id, pw=pw, csrf=secrets.token_urlsafe(32))
-    return redirect(_safe_next(request.form.get("next")) or url_for("dashboard.home"))
+    session.update(sid=sid, csrf=secrets.token_urlsafe(32))
+    response = redirect(_safe_next(request.form.get("next")) or url_for("dashboard.home"))
+    set_device_cookie(response, username)
+    return response
 
 
 @bp.post("/logout")
 def logout():
-    audit.log(services(), g.viewer.name, "logout", g.viewer.name, request.remote_addr)
+    with services().db.transaction() as db:
+        db.execute(delete(DashboardSession).where(DashboardSession.token_hash == token_hash(session["sid"])))
+        audit.record(db, g.viewer.name, "logout", g.viewer.name, request.remote_addr)
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -132,6 +196,90 @@ def home():
     return redirect(url_for("dashboard.queue"))
 
 
+# --- the signed-in user's own account ------------------------------------------------------------
+
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    """Change one's own password: the current one first. Every other browser is signed out."""
+    if request.method == "GET":
+        return render_template("dashboard/account.html")
+    user, name, address = g.user, g.viewer.name, request.remote_addr
+    current = request.form.get("current_password") or ""
+    new, again = request.form.get("new_password") or "", request.form.get("new_password_again") or ""
+    # Wrong current passwords are counted per session: a stolen session must not guess it freely.
+    guesses = ("login_device", name, "session:" + token_hash(session["sid"]))
+    throttle = services().throttle
+    if not throttle.test(*guesses):
+        audit.log(services(), name, "password_change_throttled", name, address)
+        flash("Too many wrong passwords. Wait 15 minutes and try again.", "error")
+        return render_template("dashboard/account.html"), 429, {"Retry-After": retry_after("login_device")}
+    problem = None
+    if not check_password_hash(user.password_hash, current):
+        throttle.hit(*guesses)
+        audit.log(services(), name, "password_change_failed", name, address)
+        problem = "Your current password is not right."
+    elif len(new) < MIN_PASSWORD:
+        problem = f"The new password needs at least {MIN_PASSWORD} characters."
+    elif new != again:
+        problem = "The new password and its repetition differ."
+    elif new == current:
+        problem = "The new password is the same as the current one."
+    if problem:
+        flash(problem, "error")
+        return render_template("dashboard/account.html"), 400
+    with services().db.transaction() as db:
+        db.get(User, user.id).password_hash = hash_password(new)
+        ended = end_sessions(db, user.id)
+        sid = new_session(db, user.id)  # this browser stays signed in, under a new token
+        audit.record(db, name, "password_changed", name, address, sessions_ended=ended - 1)
+    session.update(sid=sid, csrf=secrets.token_urlsafe(32))
+    flash("Password changed. Every other browser signed in as you has been signed out.", "info")
+    return redirect(url_for("dashboard.account"))
+
+
+# --- sessions and device cookies -----------------------------------------------------------------
+
+def new_session(db, user_id: int) -> str:
+    """A new session row for `user_id` (their expired rows go); the token for the cookie."""
+    now = utcnow()
+    db.execute(delete(DashboardSession).where(DashboardSession.user_id == user_id,
+                                              DashboardSession.expires_at <= now))
+    token = secrets.token_urlsafe(32)
+    db.add(DashboardSession(token_hash=token_hash(token), user_id=user_id, created_at=now,
+                            expires_at=now + current_app.permanent_session_lifetime))
+    return token
+
+
+def end_sessions(db, user_id: int) -> int:
+    """Sign `user_id` out everywhere (a password change, a disabled user); how many ended."""
+    return db.execute(delete(DashboardSession).where(DashboardSession.user_id == user_id)).rowcount
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="msaada-device")
+
+
+def device_of(username: str) -> str | None:
+    """The device id in this browser's device cookie, if it is ours, recent, and for `username`."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie or not username:
+        return None
+    try:
+        data = _devices().loads(cookie, max_age=DEVICE_DAYS * 86400)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("user") != username or not isinstance(data.get("device"), str):
+        return None
+    return data["device"]
+
+
+def set_device_cookie(response, username: str) -> None:
+    """Mark this browser as one `username` signed in on (a new device id each time)."""
+    value = _devices().dumps({"user": username, "device": secrets.token_urlsafe(16)})
+    response.set_cookie(DEVICE_COOKIE, value, max_age=timedelta(days=DEVICE_DAYS), path=bp.url_prefix,
+                        httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+
+
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (no open redirect)."""
     if not target:
@@ -140,21 +288,3 @@ def _safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/dashboard"):
         return None
     return target
-
-
-def _too_many_failures(username: str) -> bool:
-    try:
-        return int(services().redis.get(f"msaada:login-fail:{username}") or 0) >= FAILED_LOGINS_ALLOWED
-    except Exception:  # noqa: BLE001 - Redis down must not lock operators out
-        return False
-
-
-def _count_failure(username: str) -> None:
-    try:
-        key = f"msaada:login-fail:{username}"
-        pipe = services().redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 900)
-        pipe.execute()
-    except Exception:  # noqa: BLE001
-        pass

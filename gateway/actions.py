@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from gateway.cases import Changes, NewCase, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Registry
 from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
+from gateway import people
 from gateway.people import Who, who_is
 from gateway.places import country_name
 from gateway.validators import VALIDATORS
@@ -45,10 +46,7 @@ def open_sos_case(ctx: Context, convo: Conversation) -> dict:
     """Open the case, or complete the one an SOS keyword opened at the start of this flow."""
     answers = convo.answers
     if not answers.get("case_id"):  # a repeat SOS while a case is open joins that case
-        phones = {ctx.phone} | set(ctx.services.db().scalars(
-            select(PersonPhone.phone).where(PersonPhone.person_id == who(ctx).person_id))) \
-            if who(ctx).person_id else {ctx.phone}
-        open_case = open_case_of(ctx.services.db(), phones)
+        open_case = open_case_of(ctx.services.db, own_numbers(ctx))
         answers["case_id"] = open_case.id if open_case else None
         answers["repeat"] = open_case is not None
     if answers.get("case_id"):
@@ -117,6 +115,19 @@ def discard_draft(ctx: Context, convo: Conversation) -> None:
         session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
 
 
+def send_phone_code(ctx: Context, convo: Conversation) -> None:
+    """Another number given at registration joins the person only once it is proven: a one-time
+    code goes to it, to be typed here or sent back from that number."""
+    other = convo.answers.get("other_phone")
+    sent = bool(other and other != ctx.phone) and people.claim(
+        ctx.services, ctx.phone, other, ctx.extras.get("session_id") or ctx.phone, convo.lang)
+    convo.answers["code_sent"] = sent
+
+
+def no_code_sent(ctx: Context, convo: Conversation) -> bool:
+    return not convo.answers.get("code_sent")
+
+
 def save_registration(ctx: Context, convo: Conversation) -> dict:
     answers = convo.answers
     fields = {k: answers.get(k) for k in ("full_name", "id_number", "country", "city", "employer_name",
@@ -129,23 +140,13 @@ def save_registration(ctx: Context, convo: Conversation) -> dict:
             setattr(registration, key, value)
         registration.consent_at, registration.channel = utcnow(), ctx.channel
         session.add(registration)
-        if answers.get("other_phone") and answers["other_phone"] != ctx.phone:
-            link_phone(session, person, answers["other_phone"])
+        other = answers.get("other_phone")
+        if other and other != ctx.phone and people.claim_verified(session, ctx.phone, other):
+            session.flush()
+            people.link(session, person, other)
         session.execute(delete(Draft).where(Draft.phone == ctx.phone, Draft.flow == convo.flow))
     ctx.cache.pop("who", None)
     return {"name": fields["full_name"].split()[0][:20]}
-
-
-def link_phone(session, person: Person, phone: str) -> None:
-    """Make `phone` one of `person`'s numbers. A number already known only as an unregistered
-    caller joins this person; a number registered to someone else stays theirs."""
-    owner = find_person(session, phone)
-    if owner is None:
-        person.phones.append(PersonPhone(phone=phone))
-    elif owner.id != person.id and owner.registration is None:
-        for number in owner.phones:
-            if number.phone == phone:
-                number.person = person
 
 
 def ensure_person(session, phone: str, language: str = "en") -> Person:
@@ -159,11 +160,13 @@ def ensure_person(session, phone: str, language: str = "en") -> Person:
 
 # --- check my case, language --------------------------------------------------------------------
 
+def own_numbers(ctx: Context) -> set[str]:
+    """This number and the person's other verified numbers: whose cases it may see and add to."""
+    return people.own_numbers(ctx.services.db(), ctx.phone, who(ctx).person_id)
+
+
 def list_cases(ctx: Context, convo: Conversation) -> dict:
-    phones = {ctx.phone}
-    if who(ctx).person_id is not None:
-        phones |= set(ctx.services.db().scalars(select(PersonPhone.phone)
-                                                .where(PersonPhone.person_id == who(ctx).person_id)))
+    phones = own_numbers(ctx)
     cases = ctx.services.db().scalars(select(Case).where(Case.phone.in_(phones))
                                       .order_by(Case.created_at.desc(), Case.id.desc()).limit(3)).all()
     if not cases:
@@ -203,8 +206,9 @@ REGISTRY = Registry(
     actions={"prefill_location": prefill_location, "open_sos_case": open_sos_case,
              "resume_draft": resume_draft, "save_draft": save_draft, "discard_draft": discard_draft,
              "save_registration": save_registration, "list_cases": list_cases, "set_language": set_language,
+             "send_phone_code": send_phone_code,
              **diaspora.ACTIONS, **reports.ACTIONS, **complaints.ACTIONS},
     validators=VALIDATORS,
     sources={"countries": countries, "cities": cities, **diaspora.SOURCES, **complaints.SOURCES},
-    guards={"no_draft": no_draft, **reports.GUARDS},
+    guards={"no_draft": no_draft, "no_code_sent": no_code_sent, **reports.GUARDS},
 )

@@ -180,16 +180,21 @@ def submit(services, new: NewCase) -> Opened:
 OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)
 
 
-def open_case_of(session, phones: set[str]) -> Case | None:
-    """The newest distress case of their own still open that was raised from any of `phones`.
+OPEN_CASE_OF = (select(Case.id, Case.reference).where(
+    Case.phone.in_(bindparam("phones", expanding=True)), Case.status.in_(OPEN_STATUSES),
+    Case.kind == CaseKind.DISTRESS, Case.details["unverified"].as_boolean().is_not(True))
+    .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
+
+
+def open_case_of(db, phones: set[str]):
+    """(id, reference) of the newest distress case of their own still open that was raised from
+    any of `phones`, or None. One statement, no transaction: it runs on every SOS.
 
     Reports made for someone else (a missing relative, a death, someone else's distress) are
     not theirs: their own SOS must not disappear into one, nor their messages be added to it.
     """
-    return session.scalar(select(Case).where(
-        Case.phone.in_(phones), Case.status.in_(OPEN_STATUSES), Case.kind == CaseKind.DISTRESS,
-        Case.details["unverified"].as_boolean().is_not(True))
-        .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
+    with db.autocommit() as conn:
+        return conn.execute(OPEN_CASE_OF, {"phones": sorted(phones)}).first()
 
 
 @dataclass

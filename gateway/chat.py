@@ -9,12 +9,18 @@ gets the same answer without being handled twice. Then, in this order:
 3. the conversation in progress (kept in Redis, expiring after CHAT_SESSION_TTL idle seconds);
 4. otherwise, a message from someone with an open case is added to that case; anything else
    opens the main menu.
+
+Every message is handled, whatever the limits: an SOS always opens (or joins) its case. Limits
+only withhold the reply: past `sender` messages from one number, to a number with no case past
+`reply_stranger` a day, and never to a number with no case outside the countries we serve
+(replies cost money, and fraudsters make systems text premium numbers: SMS pumping).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -22,18 +28,19 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway import keywords, officers
-from gateway.actions import ensure_person, who
+from gateway import keywords, officers, people
+from gateway.actions import ensure_person, own_numbers, who
 from escalation.outbox import dispatch
 from gateway.cases import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Screen
 from gateway.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 from gateway.people import Who
-from gateway.notices import forward_to_handler
+from gateway.notices import forward_to_handler, may_message
 from gateway.places import place_of
 
 log = logging.getLogger(__name__)
 KEY = "msaada:chat:{}:{}"
+CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.claim)
 
 
 @dataclass
@@ -66,10 +73,14 @@ def receive(services, message: Message) -> Reply:
         return Reply(earlier, duplicate=True)
     ctx = Context(channel=message.channel, phone=message.phone, services=services,
                   extras={"source_key": f"{message.provider}:{message.provider_id}"})
+    officer = message.phone in services.directory.numbers
+    within = officer or services.throttle.hit("sender", message.phone)
     text = officers.handle(services, message.phone, message.text, message.channel) if message.text else None
     case_id = None
     if text is None:
         text, case_id = _converse(services, ctx, message)
+    if text and not officer and not (within and may_message(services, message.phone, case_id)):
+        text = None  # handled and kept; only the answer is withheld
     with services.db.transaction() as session:
         session.execute(update(InboundMessage).where(InboundMessage.id == stored_id)
                         .values(reply=text, case_id=case_id, handled_at=utcnow()))
@@ -85,7 +96,7 @@ def _store(services, message: Message) -> tuple[int, str | None]:
         with services.db.transaction() as session:
             row = InboundMessage(provider=message.provider, provider_id=message.provider_id,
                                  channel=message.channel, phone=message.phone, to=message.to,
-                                 text=message.text, data=data)
+                                 text=officers.redact(message.text), data=data)
             session.add(row)
             session.flush()
             return row.id, None
@@ -98,6 +109,9 @@ def _store(services, message: Message) -> tuple[int, str | None]:
 # --- the conversation ----------------------------------------------------------------------------
 
 def _converse(services, ctx: Context, message: Message) -> tuple[str, int | None]:
+    if message.text and CODE.fullmatch(message.text.strip()) and people.confirm_from(
+            services, message.phone, message.text.strip()):
+        return services.texts.get(who(ctx).language, "codes.confirmed"), None
     state = _load(services, message)
     if state:
         ctx.extras["session_id"] = state["session_id"]
@@ -138,8 +152,7 @@ def _keyword(services, ctx, message, keyword, convo):
 def _sos(services, ctx, message, description, lang):
     """SOS by keyword: the case opens at once with what was written; the SOS flow then asks the
     rest (what happened, where, may we contact you) and completes the case."""
-    session = services.db()
-    existing = open_case_of(session, _phones(services, ctx))
+    existing = open_case_of(services.db, own_numbers(ctx))
     if existing is not None:  # a repeat SOS joins the case already open
         update_case(services, existing.id, Changes(description=description or None,
                                                    repeat_source=ctx.extras["source_key"]), ctx.phone, ctx.channel)
@@ -193,7 +206,7 @@ def _attach(services, ctx, message) -> tuple[str | None, int | None]:
     """Add the message to the person's open case: text, media and location on the timeline,
     a location also as the case's place. The confirmation to send back and the case's id, or
     (None, None) when there is no open case."""
-    case = open_case_of(services.db(), _phones(services, ctx))
+    case = open_case_of(services.db, own_numbers(ctx))
     if case is None:
         return None, None
     lang = who(ctx).language
@@ -220,7 +233,7 @@ def _attach(services, ctx, message) -> tuple[str | None, int | None]:
 
 def _status(services, ctx, rest: str, lang: str) -> str:
     """STATUS: the person's cases, or one of them by reference (only their own)."""
-    phones = _phones(services, ctx)
+    phones = own_numbers(ctx)
     reference = normalise_reference(rest) if rest else None
     query = select(Case).where(Case.phone.in_(phones)).order_by(Case.created_at.desc(), Case.id.desc()).limit(3)
     if reference:
@@ -238,14 +251,6 @@ def _opt(services, phone: str, stop: bool, lang: str) -> None:
         session.flush()
         session.execute(update(PersonPhone).where(PersonPhone.phone == phone)
                         .values(opted_out_at=utcnow() if stop else None))
-
-
-def _phones(services, ctx) -> set[str]:
-    """This number and every number linked to the same person."""
-    person_id = who(ctx).person_id
-    if person_id is None:
-        return {ctx.phone}
-    return {ctx.phone} | set(services.db().scalars(select(PersonPhone.phone).where(PersonPhone.person_id == person_id)))
 
 
 def _typing(services, convo: Conversation | None) -> bool:

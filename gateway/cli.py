@@ -51,6 +51,44 @@ def register_cli(app: Flask) -> None:
             raise SystemExit(1)
         click.echo(f"{len(engine.flows)} flows are sound")
 
+    @app.cli.command("check-deploy")
+    def check_deploy():
+        """List every production setting that is missing or unsafe (exit 1 if any)."""
+        import os
+
+        from gateway.deploy import problems
+
+        found = problems(services, dict(os.environ))
+        for line in found:
+            click.echo(line)
+        if found:
+            raise SystemExit(1)
+        click.echo("ready for production")
+
+    @app.cli.group()
+    def officers():
+        """Officers' numbers (from the directory)."""
+
+    @officers.command("pin")
+    @click.argument("number")
+    @click.option("--pin", prompt="PIN (4 to 8 digits)", hide_input=True, confirmation_prompt=True,
+                  help="asked for when not given (never put it in shell history)")
+    def officers_pin(number, pin):
+        """Set the PIN NUMBER must give to close a case by SMS: RESOLVE <ref> <PIN> <how it ended>."""
+        from gateway.officers import set_pin
+        from gateway.phones import InvalidPhone, normalise
+
+        try:
+            phone = normalise(number)
+        except InvalidPhone as exc:
+            raise click.BadParameter(str(exc)) from None
+        if phone not in services.directory.numbers:
+            raise click.BadParameter(f"{phone} is not in the directory ({services.settings.directory_file})")
+        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+            raise click.BadParameter("the PIN is 4 to 8 digits")
+        set_pin(services, phone, pin)
+        click.echo(f"PIN set for {phone}")
+
 
 def register_channel_cli(app: Flask) -> None:
     """`flask channels whatsapp|sms`: send a message to a running Msaada as a provider would."""
@@ -101,10 +139,10 @@ def register_channel_cli(app: Flask) -> None:
 
 
 def register_user_cli(app: Flask) -> None:
-    """`flask users create|first-admin|list|disable`: the dashboard's accounts."""
+    """`flask users create|first-admin|list|disable|password`: the dashboard's accounts."""
     from sqlalchemy import select
 
-    from dashboard.auth import hash_password
+    from dashboard.auth import MIN_PASSWORD, end_sessions, hash_password
     from gateway import audit
     from gateway.models import Role, User
 
@@ -172,8 +210,25 @@ def register_user_cli(app: Flask) -> None:
             if user is None:
                 raise click.ClickException(f"no user {username}")
             user.active = False
-            audit.record(session, "cli", "user_disabled", user.username, None)
+            ended = end_sessions(session, user.id)
+            audit.record(session, "cli", "user_disabled", user.username, None, sessions_ended=ended)
         click.echo(f"user {username} disabled")
+
+    @users.command("password")
+    @click.argument("username")
+    @click.password_option(help="asked for when not given (never put it in shell history)")
+    def users_password(username, password):
+        """Set a user's password; every browser signed in as them is signed out."""
+        if len(password) < MIN_PASSWORD:
+            raise click.BadParameter(f"the password needs at least {MIN_PASSWORD} characters")
+        with services.db.transaction() as session:
+            user = session.scalar(select(User).where(User.username == username.strip().lower()))
+            if user is None:
+                raise click.ClickException(f"no user {username}")
+            user.password_hash = hash_password(password)
+            ended = end_sessions(session, user.id)
+            audit.record(session, "cli", "password_changed", user.username, None, sessions_ended=ended)
+        click.echo(f"password of {user.username} changed; {ended} signed-in session(s) ended")
 
 
 def register_agency_cli(app: Flask) -> None:

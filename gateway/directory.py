@@ -67,6 +67,20 @@ class Directory:
         return index
 
     @cached_property
+    def numbers(self) -> frozenset[str]:
+        """Every number in the directory: those that may send officer commands."""
+        found = {*self.response_centre_phones, *self.supervisor_phones, *self.state_department_phones,
+                 *self.regulator_phones}
+        for mission in self.missions:
+            found.update(mission.phones, mission.escalation_phones)
+        return frozenset(found)
+
+    @cached_property
+    def served_countries(self) -> frozenset[str]:
+        """Kenya and every country with a mission: where the people we serve have numbers."""
+        return frozenset({"KE", *(m.country for m in self.missions)})
+
+    @cached_property
     def folded_aliases(self) -> dict[str, str]:
         return {fold(k): v for k, v in self.city_aliases.items()}
 

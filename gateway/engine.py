@@ -18,6 +18,10 @@ from gateway.texts import Texts
 
 MAX_HOPS = 50  # steps walked without showing anything; more means a loop in the flows
 OTHER = "__other__"
+# Bounds on what one message may cost: no answer longer than a person types on a phone, and a
+# conversation stops asking after this many refused answers (a USSD request replays them all).
+MAX_ANSWER = 300
+MAX_INVALID = 8
 
 
 class Invalid(Exception):
@@ -45,14 +49,15 @@ class Conversation:
     lang: str = "en"
     answers: dict[str, Any] = field(default_factory=dict)
     ended: bool = False
+    refused: int = 0  # answers refused so far in this conversation
 
     def to_dict(self) -> dict:
         return {"flow": self.flow, "step": self.step, "lang": self.lang, "answers": self.answers,
-                "ended": self.ended}
+                "ended": self.ended, "refused": self.refused}
 
     @classmethod
     def from_dict(cls, data: dict) -> Conversation:
-        return cls(**{k: data[k] for k in ("flow", "step", "lang", "answers", "ended") if k in data})
+        return cls(**{k: data[k] for k in ("flow", "step", "lang", "answers", "ended", "refused") if k in data})
 
 
 @dataclass
@@ -96,14 +101,17 @@ class Engine:
         if convo.ended:
             return self.start(ctx, convo.lang)
         ctx.texts = self.texts
+        ctx.extras["replaying"] = replaying  # validators count wrong codes once, not at every replay
         flow = self.flows[convo.flow]
         step = flow.steps[convo.step]
-        answer = " ".join((text or "").split())
+        answer = " ".join((text or "")[:MAX_ANSWER * 2].split())
+        if len(answer) > MAX_ANSWER:
+            return self._refuse(convo, ctx, "hint.too_long")
         if step.kind == "menu":
             options = self.options(step, ctx, convo)
             chosen = _pick(answer, options)
             if chosen is None:
-                return convo, self.screen(convo, ctx, hint="hint.menu")
+                return self._refuse(convo, ctx, "hint.menu")
             value, next_target = chosen
             if value == OTHER:
                 target = step.other
@@ -115,7 +123,7 @@ class Engine:
             try:
                 value = self.registry.validators[step.validate](answer, ctx, convo)
             except Invalid as exc:
-                return convo, self.screen(convo, ctx, hint=exc.hint)
+                return self._refuse(convo, ctx, exc.hint)
             convo.answers[step.save] = value
             target = step.next
         else:  # action and end steps never wait for input
@@ -124,6 +132,18 @@ class Engine:
         if flow.on_answer and not replaying and convo.flow == flow.name and not convo.ended:
             self.registry.actions[flow.on_answer](ctx, convo)
         return convo, screen
+
+    def _refuse(self, convo: Conversation, ctx: Context, hint: str) -> tuple[Conversation, Screen]:
+        """The step again with why the answer was refused; after MAX_INVALID refusals, give up:
+        the flow's give_up step (an SOS still opens its case), or a polite end."""
+        convo.refused += 1
+        if convo.refused < MAX_INVALID:
+            return convo, self.screen(convo, ctx, hint=hint)
+        give_up = self.flows[convo.flow].give_up
+        if give_up:
+            return convo, self._go(convo, give_up, ctx)
+        convo.ended = True
+        return convo, Screen(self.texts.get(convo.lang, self.text_key("common.too_many_tries", ctx.channel)), end=True)
 
     def reply_location(self, convo: Conversation, place: dict, ctx: Context) -> tuple[Conversation, Screen] | None:
         """A shared location as the answer to the current step, if the step takes one.

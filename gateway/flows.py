@@ -13,6 +13,9 @@ A flow is a set of named steps. A step is one of:
 be skipped: ``skip_if: answered`` (its ``save`` is already known) or ``skip_if: <guard>``.
 A step with ``location: <step>`` also takes a shared location (WhatsApp), which fills in country,
 city and coordinates at once and goes to that step.
+After too many refused answers in one conversation the engine stops asking: it goes to the
+flow's ``give_up`` step when it has one (SOS: open the case with what is known), otherwise it
+ends with a polite "dial again".
 Prompts live in config/locales/<lang>.yaml under ``<flow>.<step>``, option labels under
 ``<flow>.<step>.<value>``; flows hold no text and know nothing of channels.
 """
@@ -62,6 +65,7 @@ class Flow:
     steps: dict[str, Step]
     on_start: str | None = None  # an action run when the flow is entered
     on_answer: str | None = None  # an action run after every answer (e.g. save a draft)
+    give_up: str | None = None  # where to go after too many refused answers (None: end politely)
 
 
 def load_flows(directory: Path = FLOWS_DIR) -> dict[str, Flow]:
@@ -83,10 +87,10 @@ def _flow(name: str, raw: dict) -> Flow:
         raise FlowError(f"{name}: a flow needs a mapping of steps")
     steps = {step_name: _step(name, step_name, body or {}) for step_name, body in raw["steps"].items()}
     start = raw.get("start") or next(iter(steps))
-    unknown = set(raw) - {"steps", "start", "on_start", "on_answer"}
+    unknown = set(raw) - {"steps", "start", "on_start", "on_answer", "give_up"}
     if unknown:
         raise FlowError(f"{name}: unknown keys {sorted(unknown)}")
-    return Flow(name, start, steps, raw.get("on_start"), raw.get("on_answer"))
+    return Flow(name, start, steps, raw.get("on_start"), raw.get("on_answer"), raw.get("give_up"))
 
 
 def _step(flow: str, name: str, raw: dict) -> Step:
@@ -134,6 +138,8 @@ def check_flows(flows: dict[str, Flow], *, actions, validators, sources, guards)
         for hook in (flow.on_start, flow.on_answer):
             if hook and hook not in actions:
                 problems.append(f"{where}: unknown action {hook!r}")
+        if flow.give_up and flow.give_up not in flow.steps:
+            problems.append(f"{where}: give_up step {flow.give_up!r} does not exist")
         for step in flow.steps.values():
             at = f"{where}.{step.name}"
             if step.kind == "menu":

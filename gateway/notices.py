@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from gateway.models import Case, CaseKind, CaseStatus, InboundMessage, OutboundMessage, PersonPhone, utcnow
 from gateway.people import who_is
+from gateway.phones import country_of
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 
@@ -44,6 +45,18 @@ def channel_for(session, services, case: Case) -> str:
     if last is not None and utcnow() - last < WHATSAPP_WINDOW:
         return "whatsapp"
     return "whatsapp_template" if services.settings.twilio_whatsapp_template_sid else "sms"
+
+
+def may_message(services, phone: str, case_id: int | None = None) -> bool:
+    """Whether we may text `phone` unbidden or in answer: always when it has a case (`case_id`, or
+    one raised from it); otherwise only inside the countries we serve and within `reply_stranger`
+    messages a day. Messages cost money, and fraudsters make systems text premium numbers."""
+    if case_id is not None or services.db().scalar(select(Case.id).where(Case.phone == phone).limit(1)):
+        return True
+    if country_of(phone) not in services.directory.served_countries:
+        services.throttle.refused("reply_abroad")
+        return False
+    return services.throttle.hit("reply_stranger", phone)
 
 
 def send_reply(services, phone: str, channel: str, text: str, key: str) -> None:

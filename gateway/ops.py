@@ -81,6 +81,7 @@ class Collector:
 
     def collect(self):
         yield from self._webhooks()
+        yield from self._limited()
         session = self.services.db()
         opened = CounterMetricFamily("msaada_cases_opened", "Cases opened", labels=["kind", "priority"])
         for kind, priority, count in session.execute(
@@ -119,6 +120,20 @@ class Collector:
         for key, value in sorted(counts.items()):
             channel, provider, status = key.decode().split("|")
             family.add_metric([channel, provider, status], int(value))
+        yield family
+
+    def _limited(self):
+        """What the limits refused (gateway/throttle.py), by limit."""
+        from gateway.throttle import REFUSED_COUNTS
+
+        family = CounterMetricFamily("msaada_limited", "Requests, replies or codes refused by a limit",
+                                     labels=["limit"])
+        try:
+            counts = self.services.redis.hgetall(REFUSED_COUNTS)
+        except Exception:  # noqa: BLE001
+            counts = {}
+        for name, value in sorted(counts.items()):
+            family.add_metric([name.decode()], int(value))
         yield family
 
     def _time_to_ack(self, session):

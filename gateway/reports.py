@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.cases import NewCase, Opened, submit
 from gateway.engine import Context, Conversation
 from gateway.models import CaseKind, OutboundMessage
+from gateway.notices import may_message
 
 
 def open_missing_case(ctx: Context, convo: Conversation) -> dict:
@@ -88,6 +89,8 @@ def _contact_them(ctx: Context, case: Opened, phone: str, lang: str) -> None:
     """
     from escalation.outbox import dispatch
 
+    if not may_message(ctx.services, phone):
+        return  # a number we do not serve, or texted too often today: the officers still have it
     body = ctx.texts.get(lang, "proxy_sos.contact_them", reference=case.reference)
     try:
         with ctx.services.db.transaction() as session:

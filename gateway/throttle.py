@@ -55,7 +55,7 @@ class Throttle:
             log.warning("limit %s not counted (Redis: %s): allowed", name, type(exc).__name__)
             return True
         if not allowed:
-            self._refused(name)
+            self.refused(name)
         return allowed
 
     def test(self, name: str, *parts: str) -> bool:
@@ -65,6 +65,10 @@ class Throttle:
             return all(self.limiter.test(item, name, key) for item in self._items(name))
         except RedisError:
             return True
+
+    def retry_after(self, name: str) -> int:
+        """Seconds to tell a refused client to wait under limit `name` (its shortest window)."""
+        return min(item.get_expiry() for item in self._items(name))
 
     def block(self, name: str, seconds: int, *parts: str) -> None:
         """Refuse `parts` under `name` for `seconds` (e.g. an officer's number after wrong PINs)."""
@@ -88,7 +92,8 @@ class Throttle:
         except RedisError:
             pass
 
-    def _refused(self, name: str) -> None:
+    def refused(self, name: str) -> None:
+        """Count a refusal under `name` for /metrics (also for refusals no rate decides)."""
         try:
             self.redis.hincrby(REFUSED_COUNTS, name, 1)
         except RedisError:

@@ -6,6 +6,7 @@ import re
 from datetime import date, timedelta
 
 from gateway.engine import Context, Conversation, Invalid
+from gateway.people import check_code
 from gateway.phones import InvalidPhone, normalise
 from gateway.places import resolve_city, resolve_country
 
@@ -56,6 +57,8 @@ def _phone(text: str, region: str) -> str:
 
 
 def country(text: str, ctx: Context, convo: Conversation) -> str:
+    if len(text) > 60:  # no country's name is longer; fuzzy matching costs by length
+        raise Invalid("hint.country")
     code = resolve_country(text, ctx.services.directory)
     if code is None:
         raise Invalid("hint.country")
@@ -106,6 +109,23 @@ def contact_phone(text: str, ctx: Context, convo: Conversation) -> str:
     if text.strip() == "0":
         return ctx.phone
     return _phone(text, convo.answers.get("country") or "KE")
+
+
+def phone_code(text: str, ctx: Context, convo: Conversation) -> bool | None:
+    """The one-time code sent to the other number, typed here; 0 to skip (the code may still come
+    back from that number). Wrong codes are counted once, not at every USSD replay."""
+    if text.strip() in NONE_WORDS:
+        return None
+    code = re.sub(r"\s", "", text)
+    if not re.fullmatch(r"\d{6}", code):
+        raise Invalid("hint.code")
+    ok = check_code(ctx.services, ctx.phone, convo.answers.get("other_phone"), code,
+                    count=not ctx.extras.get("replaying"))
+    if ok is None:
+        raise Invalid("hint.code_expired")
+    if not ok:
+        raise Invalid("hint.code")
+    return True
 
 
 def member_count(text: str, ctx: Context, convo: Conversation) -> int:
@@ -179,4 +199,5 @@ VALIDATORS = {"name": name, "optional_name": optional_name, "id_number": id_numb
               "optional_local_phone": optional_local_phone, "country": country, "city": city,
               "organisation": organisation, "agency_query": agency_query, "optional_text": optional_text,
               "phone_or_mine": phone_or_mine, "contact_phone": contact_phone, "member_count": member_count,
-              "past_date": past_date, "start_date": start_date, "country_list": country_list}
+              "past_date": past_date, "start_date": start_date, "country_list": country_list,
+              "phone_code": phone_code}

@@ -5,18 +5,22 @@ provider would send (gateway/simulate.py) and hand it to the real webhook of thi
 the whole path runs: token and signature checks, the engine, cases, the outbox, the worker.
 Replies that Africa's Talking would deliver later come from the outbox, which the page polls.
 
-Registered only when SIMULATOR is on (`make run`); in production /simulator is a 404.
+Registered only when SIMULATOR is on (`make run`); in production /simulator is a 404. Even then
+it answers only requests addressed to this machine (Host localhost, 127.0.0.1 or [::1]), so a web
+page elsewhere cannot drive it through DNS rebinding and read every alert.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
 from gateway import simulate
+from gateway.ussd import dialog
 from gateway.models import Case, OutboundMessage
 from gateway.phones import InvalidPhone, normalise
 
@@ -32,6 +36,8 @@ OUTBOX_ROWS = 200
 DIAL_CODE = re.compile(r"^\*[0-9]+(\*[0-9]+)*#$")
 # What the provider's webhook is called on when PUBLIC_BASE_URL is not set (the test client's host).
 LOCAL_BASE = "http://localhost"
+# The only names the simulator answers to (any port): this machine, never a name someone else controls.
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 class Refused(ValueError):
@@ -49,6 +55,21 @@ def refused(exc: Refused):
 
 def services():
     return current_app.extensions["msaada"]
+
+
+@bp.before_request
+def only_this_machine():
+    """Refuse a request addressed to any other host name (DNS rebinding), then limit per address."""
+    try:
+        hostname = urlsplit("//" + request.host).hostname
+    except ValueError:  # e.g. an unclosed "[" in the Host header
+        hostname = None
+    if hostname not in LOCAL_HOSTS:
+        raise Refused("the simulator answers only on localhost, 127.0.0.1 or [::1]", 403)
+    if not services().throttle.hit("address", request.remote_addr or ""):
+        window = services().throttle.retry_after("address")
+        return jsonify(error="too many requests from this address"), 429, {"Retry-After": str(window)}
+    return None
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -95,7 +116,8 @@ def ussd_end():
     text = ussd_text(body)
     form = simulate.ussd_event_form(session_id, phone, text, status, str(body.get("last_screen") or "")[:200])
     call(simulate.at_path("/ussd/africastalking/events", services().settings.at_webhook_token), form)
-    reference = services().db().scalar(select(Case.reference).where(Case.source_key == f"ussd:{session_id}"))
+    key = dialog.source_key(services(), session_id, phone)
+    reference = services().db().scalar(select(Case.reference).where(Case.source_key == key))
     return jsonify(ended=True, reference=reference, request={"path": "/ussd/africastalking/events", "form": form})
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from gateway.models import (Case, CaseEvent, CaseStatus, Draft, InboundMessage, OutboundMessage, Person,
                             PersonPhone, Registration)
-from tests.channels import Chat
+from tests.channels import CODE, OFFICER_PIN, Chat, give_pin
 
 TRANSPORTS = [("whatsapp", "twilio"), ("sms", "twilio"), ("sms", "africastalking")]
 TRANSPORT_IDS = ["whatsapp", "sms-twilio", "sms-africastalking"]
@@ -126,7 +126,7 @@ REGISTRATION = [
     ("Abdullah Al Saud", "register.employer_phone"), ("0551234567", "register.job_type"),
     ("1", "register.agency"), ("Global Jobs Ltd", "register.next_of_kin_name"),
     ("Mary Otieno", "register.next_of_kin_phone"), ("0722000111", "register.other_phone"),
-    ("0501234567", "register.consent"), ("1", "register.done")]
+    ("0501234567", "register.phone_code"), (CODE, "register.consent"), ("1", "register.done")]
 
 JOURNEYS = {
     "main menu": [("Hello", ("main.menu", "main.menu.sos", "main.menu.register", "main.menu.check_case",
@@ -305,7 +305,7 @@ def test_a_half_done_registration_resumes_after_the_session_expires(client, serv
                                 ("2", "register.city")])
     expire(services, chat)
     walk(services, chat, lang, [("Hello", "main.resume"), ("1", "register.city")])
-    walk(services, chat, lang, REGISTRATION[5:])
+    walk(services, chat, lang, REGISTRATION[5:12] + [("0", "register.consent"), ("1", "register.done")])
     reg = db(services).scalar(select(Registration))
     assert (reg.full_name, reg.id_number, reg.country, reg.city) == ("Achieng Otieno", "A1234567", "AE", "Abu Dhabi")
 
@@ -340,7 +340,7 @@ POINTS = {
     "registration name": REGISTRATION[:2],
     "registration country": REGISTRATION[:4],
     "registration employer (free text)": REGISTRATION[:6],
-    "registration consent": REGISTRATION[:13],
+    "registration consent": REGISTRATION[:14],
     "sos category": SOS_MENU_JEDDAH[:2],
     "sos typed country": SOS_MENU_JEDDAH[:3] + [("9", "sos.country_other")],
     "sos contact": SOS_MENU_JEDDAH[:5],
@@ -510,8 +510,9 @@ def test_stop_never_stops_a_distress_case_or_its_updates(client, services, trans
     case = the_case(services)
     assert opted_out(services, PHONE) is not None and case.mission_id == "sa-jeddah"
     officer = Chat(client, services, channel="sms", phone=CENTRE)
+    give_pin(services, CENTRE)
     assert "the person is being told" in officer.send(f"ACK {case.reference}")
-    assert "closed" in officer.send(f"RESOLVE {case.reference} back with her family")
+    assert "closed" in officer.send(f"RESOLVE {case.reference} {OFFICER_PIN} back with her family")
     notices = db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "notice")
                                    .order_by(OutboundMessage.id)).all()
     assert [n.recipient for n in notices] == [PHONE, PHONE]
@@ -531,7 +532,8 @@ def test_one_person_across_ussd_and_whatsapp(dial, client, services):
                   "Global Jobs Ltd", "Mary Otieno", "0722000111"]:
         session.send(value)
     assert texts.get("en", "register.other_phone") in session.last
-    assert texts.get("en", "register.consent") in session.send(PHONE)
+    assert texts.get("en", "register.phone_code") in session.send(PHONE)
+    assert texts.get("en", "register.consent") in session.send(CODE)  # the code sent to the WhatsApp number
     assert session.send("1").startswith("END ")
 
     sos = dial()

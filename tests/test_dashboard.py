@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from dashboard.auth import FAILED_LOGINS_ALLOWED, hash_password
+from config.settings import DEFAULT_LIMITS
+from dashboard.auth import hash_password
 from escalation.sweeper import sweep_once
 from gateway.cases import NewCase, submit
 from gateway.models import (AuditEntry, Case, CaseEvent, CaseKind, CaseStatus, OutboundMessage, Person,
@@ -258,14 +259,18 @@ def test_a_disabled_user_cannot_sign_in_and_is_signed_out_at_once(app, client, s
     assert location(browser.get("/dashboard/queue")).startswith("/dashboard/login")
 
 
-def test_guessing_a_password_is_stopped_after_too_many_failures(client, services):
+def test_guessing_a_password_is_stopped_but_not_in_the_users_own_browser(app, client, services):
     add_user(services, "amina", Role.OPERATOR)
     add_user(services, "baraka", Role.OPERATOR)
-    for _ in range(FAILED_LOGINS_ALLOWED):
+    own = app.test_client()
+    assert location(login(own, "amina")) == "/dashboard/"  # her browser now holds a device cookie
+    for _ in range(int(DEFAULT_LIMITS["login_user"].split("/")[0])):
         assert login(client, "amina", "guess").status_code == 401
-    response = login(client, "amina")  # even the right password waits now
-    assert response.status_code == 429 and "Too many failed attempts" in response.get_data(as_text=True)
+    response = login(client, "amina")  # even the right password waits now, in a browser she never used
+    assert response.status_code == 429 and "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert audit(services)[-1] == ("amina", "login_throttled", "amina")
     assert location(login(client, "baraka")) == "/dashboard/"  # another user is not locked out
+    assert location(login(own, "amina")) == "/dashboard/"  # nor amina in her own browser
 
 
 def test_a_page_asked_for_before_signing_in_is_shown_after_it(client, services):

@@ -34,7 +34,7 @@ from gateway import directory as directory_module
 from gateway.cases import NewCase, submit
 from gateway.models import (Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, Priority,
                             utcnow)
-from tests.channels import Chat, at_url
+from tests.channels import CODE, OFFICER_PIN, Chat, at_url, give_pin
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import FakeTwilio
 from tests.test_providers import SMS_FROM, provider_env, whatsapp_sos
@@ -111,7 +111,7 @@ def ussd_register(dial, other_phone: str = WHATSAPP_PERSON) -> None:
     session = dial()
     session.start()
     for value in ["2", "Achieng Otieno", "A1234567", "1", "5", "Abdullah Al Saud", "0551234567", "1",
-                  "Global Jobs Ltd", "Mary Otieno", "0722000111", other_phone]:
+                  "Global Jobs Ltd", "Mary Otieno", "0722000111", other_phone, CODE]:
         session.send(value)
     assert session.send("1").startswith("END ")
 
@@ -618,7 +618,8 @@ def test_an_ack_by_sms_stops_the_climb_and_resolve_closes_the_case(client, dial,
     assert len(alerts(services)) == written
     assert case_by_id(services, case.id).escalation_level == 2
 
-    assert sms.send(f"RESOLVE {case.reference} back with her family") == f"Msaada: {case.reference} closed."
+    give_pin(services, officer)
+    assert sms.send(f"RESOLVE {case.reference} {OFFICER_PIN} back with her family") == f"Msaada: {case.reference} closed."
     assert case_by_id(services, case.id).status == CaseStatus.RESOLVED
     assert sweep_once(services, now=case.created_at + timedelta(days=2))["escalated"] == 0
     assert len(alerts(services)) == written
@@ -975,7 +976,7 @@ def test_after_an_ack_follow_ups_reach_the_officer_who_acknowledged(client, dial
     assert forward.body.startswith(f"FOLLOW-UP {case.reference} from {PERSON}: "), forward.body
     if told:
         assert told in forward.body
-    assert WHATSAPP_PERSON not in {m.recipient for m in outbox(services) if m.purpose != "reply"}
+    assert WHATSAPP_PERSON not in {m.recipient for m in outbox(services) if m.purpose not in ("reply", "code")}
 
 
 # --- 9. discreet cases: nothing to the person's phone, on any path ------------------------------------
@@ -1006,7 +1007,8 @@ def test_a_discreet_case_sends_nothing_to_the_persons_phone(client, dial, servic
     officer = Chat(client, services, channel="sms", phone=mission_phone)
     told = "the person was not told (discreet)" if discreet else "the person is being told"
     assert officer.send(f"ACK {case.reference}").endswith(f"escalation stopped, {told}.")
-    assert officer.send(f"RESOLVE {case.reference} safe at the consulate") == f"Msaada: {case.reference} closed."
+    give_pin(services, mission_phone)
+    assert officer.send(f"RESOLVE {case.reference} {OFFICER_PIN} safe at the consulate") == f"Msaada: {case.reference} closed."
     sweep_once(services, now=case.created_at + timedelta(hours=1))
 
     messages = outbox(services)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from escalation import gsm
 from gateway.models import Case, CaseEvent, CaseStatus, InboundMessage, OutboundMessage, utcnow
 from gateway.officers import NEUTRAL
-from tests.channels import Chat
+from tests.channels import OFFICER_PIN, Chat, give_pin
 
 CENTRE, JEDDAH, RIYADH, DUBAI, STRANGER = (
     "+254700000100", "+966500000201", "+966500000101", "+971500000201", "+254733000000")
@@ -33,14 +33,18 @@ SENDERS = {
     "other mission, other country": (DUBAI, None),
     "stranger": (STRANGER, None),
 }
-COMMANDS = {"ACK": "", "NOTE": " called the employer, she is safe", "RESOLVE": " back home in Nairobi",
+COMMANDS = {"ACK": "", "NOTE": " called the employer, she is safe", "RESOLVE": f" {OFFICER_PIN} back home in Nairobi",
             "INFO": ""}
 REFERENCES = ["KE-XXXXX", "xxxxx", "ke xxxxx", "unknown", "closed"]
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 def officer(client, services, phone, provider="twilio") -> Chat:
+    """An officer's phone; directory numbers have their PIN (`flask officers pin`)."""
+    if phone in services.directory.numbers:
+        give_pin(services, phone)
     return Chat(client, services, channel="sms", provider=provider, phone=phone)
 
 
@@ -109,7 +113,7 @@ def test_officer_command_matrix(dial, client, services, sender, command, referen
     reference = case.reference
     phone, name = SENDERS[sender]
     if reference_form == "closed":
-        closed = officer(client, services, CENTRE, provider).send(f"RESOLVE {reference} went home safely")
+        closed = officer(client, services, CENTRE, provider).send(f"RESOLVE {reference} {OFFICER_PIN} went home safely")
         assert closed == f"Msaada: {reference} closed."
         ref = reference
     elif reference_form == "unknown":
@@ -216,7 +220,7 @@ def test_a_discreet_case_is_acknowledged_and_resolved_without_telling_the_person
     assert sms.send(f"ACK {case.reference}") == (
         f"Msaada: {case.reference} acknowledged by {CENTRE_NAME}; escalation stopped, "
         "the person was not told (discreet).")
-    assert sms.send(f"RESOLVE {case.reference} safe at the consulate") == f"Msaada: {case.reference} closed."
+    assert sms.send(f"RESOLVE {case.reference} {OFFICER_PIN} safe at the consulate") == f"Msaada: {case.reference} closed."
     assert notices(services, case.id) == []
     assert newest_case(services).status == CaseStatus.RESOLVED
 
@@ -245,12 +249,13 @@ def test_ack_twice_says_it_was_already_acknowledged(dial, client, services, prov
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("command,asks", [("NOTE", "Msaada: write the note after the reference: NOTE <ref> <text>."),
-                                          ("RESOLVE", "Msaada: say how it ended: RESOLVE <ref> <text>.")])
+                                          ("RESOLVE", "Msaada: say how it ended: RESOLVE <ref> <PIN> <text>.")])
 def test_note_and_resolve_without_text_ask_for_it(dial, client, services, command, asks, provider):
     case = ussd_case(dial, services)
     before = state(services, case.id)
-    assert officer(client, services, CENTRE, provider).send(f"{command} {case.reference}") == asks
-    assert officer(client, services, JEDDAH, provider).send(f"{command} {case.reference}   ") == asks
+    pin = f" {OFFICER_PIN}" if command == "RESOLVE" else ""
+    assert officer(client, services, CENTRE, provider).send(f"{command} {case.reference}{pin}") == asks
+    assert officer(client, services, JEDDAH, provider).send(f"{command} {case.reference}{pin}   ") == asks
     assert state(services, case.id) == before
 
 
@@ -258,11 +263,11 @@ def test_note_and_resolve_without_text_ask_for_it(dial, client, services, comman
 def test_resolve_closes_the_case_and_a_later_ack_says_it_is_closed(dial, client, services, provider):
     case = ussd_case(dial, services)
     sms = officer(client, services, JEDDAH, provider)
-    assert sms.send(f"RESOLVE {case.reference} employer paid, she flew home") == f"Msaada: {case.reference} closed."
+    assert sms.send(f"RESOLVE {case.reference} {OFFICER_PIN} employer paid, she flew home") == f"Msaada: {case.reference} closed."
     closed = newest_case(services)
     assert (closed.status, closed.acknowledged_by) == (CaseStatus.RESOLVED, JEDDAH_NAME)
     assert sms.send(f"ACK {case.reference}") == f"Msaada: {case.reference} is already closed."
-    assert officer(client, services, CENTRE, provider).send(f"RESOLVE {case.reference} again") == (
+    assert officer(client, services, CENTRE, provider).send(f"RESOLVE {case.reference} {OFFICER_PIN} again") == (
         f"Msaada: {case.reference} is already closed.")
     assert newest_case(services).status == CaseStatus.RESOLVED
     assert len(notices(services, case.id)) == 1  # "closed", told once

@@ -22,7 +22,7 @@ CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connec
 JEDDAH = "+966500000201"
 FAMILIES = {"msaada_webhooks": "counter", "msaada_cases_opened": "counter", "msaada_escalations_sent": "counter",
             "msaada_outbox_pending": "gauge", "msaada_time_to_acknowledge_seconds": "histogram",
-            "msaada_queue_depth": "gauge"}
+            "msaada_queue_depth": "gauge", "msaada_limited": "counter"}
 
 
 def metrics(client) -> tuple[dict[str, str], dict[tuple, float]]:
@@ -105,6 +105,7 @@ def test_metrics_before_any_traffic(client):
     families, samples = metrics(client)
     assert families == FAMILIES
     assert named(samples, "msaada_webhooks_total") == {}
+    assert named(samples, "msaada_limited_total") == {}
     assert named(samples, "msaada_cases_opened_total") == {}
     assert sample(samples, "msaada_outbox_pending") == 0
     assert sample(samples, "msaada_queue_depth") == 0
@@ -150,7 +151,7 @@ def test_metrics_follow_a_case_from_the_sos_to_its_acknowledgement(client, servi
     buckets = {labels[0][1]: value for labels, value in
                named(samples, "msaada_time_to_acknowledge_seconds_bucket").items()}
     assert buckets == {"60": 0, "300": 1, "600": 1, "1800": 1, "3600": 1, "14400": 1, "86400": 1, "+Inf": 1}
-    assert sample(samples, "msaada_outbox_pending") == 1  # the notice to the person, not sent yet
+    assert sample(samples, "msaada_outbox_pending") == 2  # the notice to the person and the ACK to Jeddah
 
 
 def test_metrics_survive_redis_being_unreachable(env, request):
@@ -162,3 +163,15 @@ def test_metrics_survive_redis_being_unreachable(env, request):
     assert sample(samples, "msaada_outbox_pending") == 2
     assert named(samples, "msaada_webhooks_total") == {}
     assert "msaada_queue_depth" not in families  # unknown rather than a wrong 0
+
+
+def test_what_the_limits_refused_is_counted(env, request):
+    env["LIMITS"] = "sender=2/minute"
+    client = request.getfixturevalue("client")
+    services = request.getfixturevalue("services")
+    chat = Chat(client, services, channel="sms", phone="+254733000111")
+    for _ in range(4):
+        chat.send("hello")
+    Chat(client, services, channel="sms", phone="+8821612345678").send("hello")  # a range we do not serve
+    _, samples = metrics(client)
+    assert named(samples, "msaada_limited_total") == {(("limit", "sender"),): 2, (("limit", "reply_abroad"),): 1}

@@ -18,7 +18,7 @@ from config.settings import Settings
 from escalation.providers import (AfricasTalkingProvider, Providers, SendError, SendResult,
                                   TwilioProvider)
 from gateway.models import Case, CaseStatus, InboundMessage, MessageStatus, OutboundMessage
-from tests.channels import TWILIO_TOKEN, Chat, signed_post
+from tests.channels import AT_TOKEN, TWILIO_TOKEN, Chat, signed_post
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import ACCOUNT_SID, FakeTwilio
 
@@ -35,7 +35,7 @@ def provider_env(at_url: str, twilio_url: str) -> dict[str, str]:
     """Both providers set up and pointed at the fakes; Kenyan numbers by AT, the rest by Twilio."""
     return {"SMS_PROVIDER": "+254=africastalking,*=twilio",
             "AT_USERNAME": "msaada", "AT_API_KEY": "at-test-key", "AT_SENDER_ID": "MSAADA",
-            "AT_API_BASE_URL": at_url,
+            "AT_API_BASE_URL": at_url, "AT_WEBHOOK_TOKEN": AT_TOKEN,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_SMS_FROM": SMS_FROM,
             "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM, "TWILIO_WHATSAPP_TEMPLATE_SID": TEMPLATE_SID,
             "TWILIO_API_BASE_URL": twilio_url}
@@ -368,7 +368,11 @@ def test_the_acknowledgement_reaches_the_person_on_whatsapp(routed_env, at_fake,
     text = NOTICE.format(reference=reference)
     expected = ({"body": text, "content_sid": None, "content_variables": None} if channel == "whatsapp" else
                 {"body": None, "content_sid": TEMPLATE_SID, "content_variables": {"1": text}})
-    alert, notice = twilio_fake.messages()  # the mission's alert, then the notice
+    # The mission's alert, then the notice to the person and, to the mission, who acknowledged.
+    alert, *after = twilio_fake.messages()
+    (notice,) = [m for m in after if m["to"] == f"whatsapp:{WORKER}"]
+    (confirmed,) = [m for m in after if m["to"] == DUBAI]
+    assert alert["to"] == DUBAI and f"{reference} acknowledged by " in confirmed["body"]
     assert (notice["to"], notice["from"]) == (f"whatsapp:{WORKER}", f"whatsapp:{WHATSAPP_FROM}")
     assert {k: notice[k] for k in expected} == expected
     reply_to_officer = at_fake.messages()[-1]  # a Kenyan number: by Africa's Talking

@@ -1,5 +1,5 @@
-"""`flask users create|list|disable`: the dashboard's accounts, made and ended from the command line,
-then used (or refused) by a browser signing in."""
+"""`flask users create|list|disable|password`: the dashboard's accounts, made, changed and ended from
+the command line, then used (or refused) by a browser signing in."""
 
 from __future__ import annotations
 
@@ -141,3 +141,30 @@ def test_disabling_nobody_is_an_error(app, services):
     result = users(app, "disable", "nobody")
     assert (result.exit_code, result.output) == (1, "Error: no user nobody\n")
     assert audit(services) == []
+
+
+def test_a_new_password_typed_at_the_prompt_signs_the_user_out_everywhere(app, services, client):
+    assert create(app, "amina", "operator").exit_code == 0
+    other = app.test_client()
+    for browser in (client, other):
+        assert login(browser, "amina").status_code == 302
+    new = "another long passphrase"
+    result = users(app, "password", "Amina", input=f"{new}\n{new}\n")
+    assert result.exit_code == 0, result.output
+    assert new not in result.output and "password of amina changed; 2 signed-in session(s) ended" in result.output
+    for browser in (client, other):
+        assert browser.get("/dashboard/queue").status_code == 302  # signed out at once
+    assert audit(services)[-1] == ("cli", "password_changed", "amina", {"sessions_ended": 2})
+    assert login(app.test_client(), "amina").status_code == 401
+    assert login(app.test_client(), "amina", new).status_code == 302
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (("amina", "--password", "123456789"), 2, "the password needs at least 10 characters"),
+    (("nobody", "--password", PASSWORD), 1, "Error: no user nobody"),
+], ids=["short", "unknown user"])
+def test_a_password_change_is_refused_when_short_or_for_nobody(app, services, args, code, message):
+    assert create(app, "amina", "operator").exit_code == 0
+    result = users(app, "password", *args)
+    assert result.exit_code == code and message in result.output
+    assert [a[1] for a in audit(services)] == ["user_created"]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
+from tests.channels import CODE
 
 END = "END"
 
@@ -29,7 +30,7 @@ REGISTRATION = [
     ("Abdullah Al Saud", "register.employer_phone"), ("0551234567", "register.job_type"),
     ("1", "register.agency"), ("Global Jobs Ltd", "register.next_of_kin_name"),
     ("Mary Otieno", "register.next_of_kin_phone"), ("0722000111", "register.other_phone"),
-    ("0501234567", "register.consent"), ("1", END),
+    ("0501234567", "register.phone_code"), (CODE, "register.consent"), ("1", END),
 ]
 
 JOURNEYS = [

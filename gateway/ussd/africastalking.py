@@ -22,7 +22,7 @@ bp = Blueprint("ussd_africastalking", __name__)
 def callback():
     services = current_app.extensions["msaada"]
     check_at_token(services.settings)
-    req = Request(session_id=required("sessionId"), phone=phone("phoneNumber"),
+    req = Request(session_id=required("sessionId", 80), phone=phone("phoneNumber"),
                   text=clean(request.form.get("text", "")), service_code=optional("serviceCode", 40) or "",
                   network_code=optional("networkCode", 20) or "")
     return plain(answer(services, req))
@@ -33,9 +33,9 @@ def callback():
 def events():
     services = current_app.extensions["msaada"]
     check_at_token(services.settings)
-    session_id, number = required("sessionId"), phone("phoneNumber")
+    session_id, number = required("sessionId", 80), phone("phoneNumber")
     status = request.form.get("status", "")
     case = session_ended(services, session_id, number, clean(request.form.get("input", "")), status)
     if case is not None:
-        log.info("USSD session %s ended (%s) mid-SOS: case %s", session_id, status, case.reference)
+        log.info("USSD session ended (%s) mid-SOS: case %s", status[:20], case.reference)
     return plain("OK")

@@ -8,25 +8,33 @@ write at the start), plus the final screen, so that a gateway's retry of the las
 the same answer and opens no second case. When Redis is away, the facts are looked up again
 and the same screens follow. A dial string such as *384*1*3# (text "1*3" on the first request)
 simply goes straight down that path.
+
+A session is the pair (sessionId, phone number): the same id sent from another phone is another
+session, with its own state and its own case, so a replayed id reveals nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from gateway.actions import who
 from gateway.engine import Context, Conversation, Screen
-from gateway.people import Who
+from gateway.people import Who, confirm_from
 from gateway.ussd.render import BACK, MORE, pages
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # a USSD screen takes 182 characters; far more is not a person typing
 MAX_INPUTS = 60
 KEY = "msaada:ussd:{}"
+CODE = re.compile(r"\d{6}")  # a one-time code sent to this number, dialled back as *384*1*<code>#
+UNLIMITED_FLOWS = ("main", "sos")  # the way to an SOS is never closed by a limit
 
 
 @dataclass
@@ -43,19 +51,30 @@ def answer(services, request: Request) -> str:
     texts = services.texts
     if len(request.text) > MAX_TEXT or request.text.count("*") >= MAX_INPUTS:
         return pages(Screen(texts.get("en", "common.too_long"), end=True), "", "")[0]
+    key = session_key(services, request.session_id, request.phone)
     ctx = _context(services, request.session_id, request.phone)
-    saved = _load(services, request.session_id) if request.text else None  # a first screen needs none
-    if saved and saved.get("phone") == request.phone:
+    saved = _load(services, key) if request.text else None  # a first screen needs none
+    if saved:
         if saved.get("final") and saved.get("text") == request.text:
             return saved["final"]  # the gateway asked again for the last screen
         ctx.cache["who"] = Who.from_dict(saved["who"])
+    if CODE.fullmatch(request.text) and confirm_from(services, request.phone, request.text):
+        body = "END " + texts.get(who(ctx).language, "codes.confirmed")
+        _save(services, key, {"who": who(ctx).to_dict(), "final": body, "text": request.text})
+        return body
     convo, screen, page = walk(services, ctx, request.text)
+    # Sessions are counted per number as they start; a number over the limit still reaches the
+    # main menu and the SOS, and nothing else.
+    starting = "who" not in (saved or {})
+    within = services.throttle.hit("sender", request.phone) if starting else not saved.get("throttled")
+    if not within and convo.flow not in UNLIMITED_FLOWS:
+        return "END " + texts.get(convo.lang, "common.busy")
     body = pages(screen, texts.get(convo.lang, "common.more"), texts.get(convo.lang, "common.back"))[page]
-    if screen.end or "who" not in (saved or {}):
-        state = {"phone": request.phone, "who": who(ctx).to_dict()}
+    if screen.end or starting:
+        state = {"who": who(ctx).to_dict(), "throttled": not within}
         if screen.end:
             state.update(final=body, text=request.text)
-        _save(services, request.session_id, state)
+        _save(services, key, state)
     return body
 
 
@@ -92,8 +111,8 @@ def session_ended(services, session_id: str, phone: str, text: str, status: str)
     if status == "Success":
         return None
     ctx = _context(services, session_id, phone)
-    saved = _load(services, session_id)
-    if saved and saved.get("phone") == phone:
+    saved = _load(services, session_key(services, session_id, phone))
+    if saved:
         ctx.cache["who"] = Who.from_dict(saved["who"])
     convo, screen, _ = walk(services, ctx, text)
     if convo.flow != "sos" or screen.end:
@@ -103,7 +122,7 @@ def session_ended(services, session_id: str, phone: str, text: str, status: str)
         kind=CaseKind.DISTRESS, category=answers.get("category") or "incomplete_sos", phone=phone,
         channel="ussd", country=answers.get("country"), city=answers.get("city"),
         discreet=answers.get("contact") != "ok", person_id=who(ctx).person_id,
-        source_key=f"ussd:{session_id}",
+        source_key=ctx.extras["source_key"],
         details={"incomplete": True, "stopped_at": convo.step, "session_status": status},
     ))
     return case
@@ -111,22 +130,38 @@ def session_ended(services, session_id: str, phone: str, text: str, status: str)
 
 def _context(services, session_id: str, phone: str) -> Context:
     return Context(channel="ussd", phone=phone, services=services,
-                   extras={"session_id": session_id, "source_key": f"ussd:{session_id}"})
+                   extras={"session_id": session_id, "source_key": source_key(services, session_id, phone)})
 
 
-def _load(services, session_id: str) -> dict | None:
+def source_key(services, session_id: str, phone: str) -> str:
+    """What a case opened by this session is known by (a retry finds it; another phone's
+    session with the same id does not)."""
+    return f"ussd:{session_id}:{_digest(services, session_id, phone)[:12]}"
+
+
+def session_key(services, session_id: str, phone: str) -> str:
+    """The session's Redis key: no phone number in it, and another phone's is another key."""
+    return KEY.format(_digest(services, session_id, phone)[:32])
+
+
+def _digest(services, session_id: str, phone: str) -> str:
+    message = f"{session_id}\x1f{phone}".encode()
+    return hmac.new(services.settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _load(services, key: str) -> dict | None:
     try:
-        raw = services.redis.get(KEY.format(session_id))
+        raw = services.redis.get(key)
     except RedisError as exc:
         log.warning("USSD state not read, looking the number up again: %s", exc)
         return None
     return json.loads(raw) if raw else None
 
 
-def _save(services, session_id: str, state: dict) -> None:
+def _save(services, key: str, state: dict) -> None:
     """Keep the starting facts (and the final screen). If Redis is away, the next request
     looks the number up again."""
     try:
-        services.redis.set(KEY.format(session_id), json.dumps(state), ex=services.settings.session_ttl)
+        services.redis.set(key, json.dumps(state), ex=services.settings.session_ttl)
     except RedisError as exc:
         log.warning("USSD state not saved (the next request looks the number up again): %s", exc)

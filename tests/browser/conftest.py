@@ -1,7 +1,8 @@
 """Browser tests: the real app served over HTTP, driven by Debian's chromium through Playwright.
 
 They run on SQLite only (the HTTP tests cover PostgreSQL); the server is Werkzeug's, in a
-thread, so the test sees the same database through `services`. Set MSAADA_SCREENSHOTS to a
+thread, so the test sees the same database through `services`. Every page a test visits must
+work under the app's Content-Security-Policy: a violation fails the test. Set MSAADA_SCREENSHOTS to a
 folder to save the README's screenshots while the tests run.
 """
 
@@ -54,16 +55,32 @@ def browser():
         browser.close()
 
 
+# Reported by every page: the browser's own console line, and the DOM event, logged again.
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) =>
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`));"""
+
+
+def watch_policy(context, page) -> list[str]:
+    """Every Content-Security-Policy violation `page` reports, as a list that fills up."""
+    violations: list[str] = []
+    context.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text or "CSP violation" in message.text else None)
+    return violations
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     errors: list[str] = []
+    violations = watch_policy(context, page)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
     yield page
     context.close()
     assert not errors, errors  # no script errors and no request anywhere failing (offline too)
+    assert not violations, violations  # every page works under the CSP: no inline script or style
 
 
 @pytest.fixture

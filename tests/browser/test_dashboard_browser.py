@@ -1,4 +1,5 @@
-"""The dashboard in a real browser: signing in, the live queue, acknowledging a case."""
+"""The dashboard in a real browser: signing in, the live queue, acknowledging a case, every page
+under the Content-Security-Policy, changing one's password."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from conftest import screenshot, sign_in
+from conftest import screenshot, sign_in, watch_policy
 from gateway.models import Case, CaseStatus, Role
 
 SOS_RIYADH = ["1", "1", "1", "1", "1"]  # SOS, beaten, Saudi Arabia, Riyadh, may contact
@@ -75,3 +76,69 @@ def test_a_mission_officer_sees_only_their_mission(page, live, user, dial):
     expect(page.locator(f"tr[data-reference='{dubai}']")).to_have_count(0)
     response = page.goto(f"{live}/dashboard/cases/{dubai}")
     assert response.status == 404
+
+
+def test_the_policy_blocks_inline_script_and_style_and_the_watch_sees_it(browser, live):
+    """The check every page fixture makes is real: what an injected script would do is blocked
+    and reported."""
+    context = browser.new_context()
+    page = context.new_page()
+    violations = watch_policy(context, page)
+    response = page.goto(f"{live}/dashboard/login")
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    page.evaluate("""() => {
+      const script = document.createElement("script");
+      script.textContent = "window.injected = true";
+      document.body.append(script);
+      document.body.setAttribute("style", "background: red");
+    }""")
+    expect(page.locator("body")).to_be_visible()
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.injected") is None
+    assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
+    assert any("script-src" in v for v in violations) and any("style-src" in v for v in violations), violations
+    context.close()
+
+
+def test_every_page_works_under_the_policy_and_a_password_is_changed(page, live, user, dial):
+    reference = raise_sos(dial, "+254711000007")
+    username, password = user("amina", Role.OPERATOR)
+    sign_in(page, live, username, password)
+
+    def opened(path: str) -> None:  # each page fully loaded (styles too) before the next is asked for
+        expect(page).to_have_url(re.compile(path))
+        page.wait_for_load_state("load")
+
+    expect(page.locator(f"#queue-rows tr[data-reference='{reference}']")).to_be_visible()
+    page.click(f"a:text('{reference}')")
+    expect(page.get_by_test_id("case-status")).to_have_text("open")
+    opened(f"/dashboard/cases/{reference}$")
+    page.get_by_test_id("nav-map").click()
+    expect(page.locator("#map-status")).to_have_text("1 case in 1 place")
+    opened("/dashboard/map")
+    page.get_by_test_id("nav-reports").click()
+    opened("/dashboard/reports")
+    page.get_by_role("link", name="Registrations").click()
+    opened("/dashboard/registrations")
+    page.fill("input[name=q]", "achieng")
+    page.press("input[name=q]", "Enter")
+    opened("q=achieng")
+    page.get_by_test_id("nav-associations").click()
+    opened("/dashboard/associations")
+
+    page.get_by_test_id("nav-account").click()
+    opened("/dashboard/account$")
+    form = page.get_by_test_id("change-password")
+    form.locator("input[name=current_password]").fill(password)
+    form.locator("input[name=new_password]").fill("a new long passphrase")
+    form.locator("input[name=new_password_again]").fill("a new long passphrase")
+    form.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_contain_text("Password changed")
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Sign out").click()
+    opened("/dashboard/login$")
+    sign_in(page, live, username, password)
+    expect(page.get_by_text("Wrong username or password.")).to_be_visible()
+    sign_in(page, live, username, "a new long passphrase")
+    expect(page).to_have_url(re.compile(r"/dashboard/queue$"))
