@@ -19,9 +19,10 @@ from gateway.texts import Texts
 MAX_HOPS = 50  # steps walked without showing anything; more means a loop in the flows
 OTHER = "__other__"
 # Bounds on what one message may cost: no answer longer than a person types on a phone, and a
-# conversation stops asking after this many refused answers (a USSD request replays them all).
+# conversation stops asking after this many refused answers (a USSD request replays them all;
+# bench/ussd_worst.py measures the worst case).
 MAX_ANSWER = 300
-MAX_INVALID = 8
+MAX_INVALID = 6
 
 
 class Invalid(Exception):
