@@ -16,7 +16,7 @@ from gateway.models import CaseEvent, MessageStatus, OutboundMessage, utcnow
 log = logging.getLogger(__name__)
 # How far along a message is; a late or repeated report never moves it back.
 PROGRESS = {MessageStatus.SENT: 1, MessageStatus.FAILED: 2, MessageStatus.DELIVERED: 3, MessageStatus.READ: 4}
-RETRIED = ("alert", "notice", "forward", "crisis", "agency_alert", "ack_confirm", "security")  # what matters enough to send again
+RETRIED = ("alert", "notice", "forward", "crisis", "agency_alert", "ack_confirm", "security", "untold")  # what matters enough to send again
 
 
 def record(services, provider: str, provider_id: str, status: MessageStatus, detail: str | None = None) -> bool:

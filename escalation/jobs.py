@@ -2,25 +2,33 @@
 
 A job drains whatever is due, not only the rows it was enqueued for: under a burst the first
 jobs send everything and the rest find nothing, which is cheap. Each chunk is claimed
-(pending -> sending, committed, `SKIP LOCKED` so that workers never share a row), sent in
-parallel, and its results recorded in one transaction. A row is therefore sent at most once
-per attempt: a rerun job, a second worker or a retried webhook finds nothing left to claim, and
-a worker killed mid-chunk leaves at most one chunk "sending", which the sweeper marks unknown
-rather than send again (the case climbs the ladder instead).
+(pending -> sending, committed, `SKIP LOCKED` so that workers never share a row) with this
+worker's name and a lease, sent in parallel, and its results recorded in one transaction.
+
+Exactly once, with a lease: just before a wave of sends goes to the providers, its rows are
+marked "send started" (and their lease renewed), in a statement that takes only rows this
+worker still holds. A worker that dies leaves its rows "sending" until the lease runs out; the
+sweeper then sends again every row that never started (nothing left the building), and marks
+unknown the rows that had started (the provider may have them): those are never repeated, and
+their case climbs the ladder instead. A worker that outlived its lease sends only what it still
+holds, so a row is never in two workers' hands.
 
 Failures retry with backoff on the routed provider, then go through the other one (failover).
-A send whose outcome is uncertain (the provider stopped answering after receiving it) is not
-repeated: a duplicate alert is worse than the next level being called.
+Only errors that prove the request never left (refused, DNS, connect timeout) count as "not
+sent"; a dropped connection after the request went out is uncertain and not repeated.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from escalation.outbox import job_started, kick
 from escalation.providers import SendError, send_many
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 CHUNK = 64  # rows claimed at once; their sends go out in parallel
 SENDERS = 32  # provider requests in flight at once, per worker process
 TIME_BUDGET = 30  # seconds a job drains before handing over to a fresh job
+STOPPING = threading.Event()  # set on SIGTERM: finish the sends in flight, give the rest back
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -44,26 +53,35 @@ def senders() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-def deliver(message_ids: list[int] | None = None) -> int:
-    """Send due pending messages, those of `message_ids` among them. Returns how many were sent."""
-    services = services_module.current()
+def worker_name() -> str:
+    """Who holds a claimed row: this host and process."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def deliver(message_ids: list[int] | None = None, services=None) -> int:
+    """Send due pending messages, those of `message_ids` among them. Returns how many were sent.
+
+    Run as an RQ job, or by the sweeper itself when the queue is away (`services` given)."""
+    services = services or services_module.current()
     started, sent = time.monotonic(), 0
     job_started(services)
     try:
-        while True:
-            chunk = claim(services.db, CHUNK)
+        while not STOPPING.is_set():
+            chunk = claim(services.db, CHUNK, services.policy.delivery.lease)
             if not chunk:
                 return sent
             sent += send_chunk(services, chunk, senders())
             if time.monotonic() - started > TIME_BUDGET:
                 kick(services)  # more may be due: a fresh job goes on
                 return sent
+        return sent
     finally:
         services.db.remove()
 
 
-def claim(db, limit: int) -> list[OutboundMessage]:
-    """Move up to `limit` due, pending rows to "sending" (oldest first) and return them."""
+def claim(db, limit: int, lease) -> list[OutboundMessage]:
+    """Move up to `limit` due, pending rows to "sending" (oldest first), held by this worker for
+    `lease`, and return them."""
     now = utcnow()
     due = (select(OutboundMessage.id)
            .where(OutboundMessage.status == MessageStatus.PENDING,
@@ -72,7 +90,8 @@ def claim(db, limit: int) -> list[OutboundMessage]:
     with db.transaction() as session:
         ids = session.scalars(
             update(OutboundMessage).where(OutboundMessage.id.in_(due.scalar_subquery()))
-            .values(status=MessageStatus.SENDING, attempts=OutboundMessage.attempts + 1, updated_at=now)
+            .values(status=MessageStatus.SENDING, attempts=OutboundMessage.attempts + 1, updated_at=now,
+                    claimed_by=worker_name(), lease_until=now + lease, send_started_at=None)
             .returning(OutboundMessage.id)).all()
         if not ids:
             return []
@@ -86,6 +105,9 @@ def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor)
     plans = {m.id: route(services, m) for m in chunk if m.id not in suppressed}
     outcomes = {}
     for wave in waves(plans, chunk):
+        if STOPPING.is_set():
+            break  # the rest of the chunk goes back, unsent
+        wave = start_sending(services, wave)  # only what this worker still holds goes out
         # The same text through the same provider goes out in one request where the provider can
         # (Africa's Talking takes a list): a case's level-1 alert is one request, not two.
         groups: dict[tuple, list[tuple[int, str]]] = {}
@@ -97,21 +119,73 @@ def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor)
         for key, members in groups.items():
             by_recipient = futures[key].result()
             outcomes.update({message_id: by_recipient[recipient] for message_id, recipient in members})
-    now, sent = utcnow(), 0
+    now, sent, done = utcnow(), 0, []
     for row in chunk:  # the claimed rows are detached: set the outcomes on them, then write all at once
         if row.id in suppressed:
             row.status, row.error = MessageStatus.SUPPRESSED, f"summarised in crisis alert #{suppressed[row.id]}"
             row.updated_at = now
-        else:
+        elif row.id in outcomes:
             provider, channel = plans[row.id][0], plans[row.id][1]
             sent += _apply(services, row, provider.name, channel, outcomes[row.id], now)
-    with services.db.transaction() as session:
-        record(session.connection(), chunk, now)
+        else:
+            continue  # not started: given back below (unless the sweeper did already)
+        row.claimed_by = row.lease_until = None
+        done.append(row)
+    _record_outcomes(services, done, now)
+    release(services, [row.id for row in chunk if row.id not in outcomes and row.id not in suppressed])
     return sent
 
 
+def release(services, ids: list[int]) -> None:
+    """Give back claimed rows this worker never started (it is stopping): pending again, due now."""
+    if not ids:
+        return
+    now = utcnow()
+    with services.db.transaction() as session:
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.SENDING,
+                   OutboundMessage.claimed_by == worker_name(), OutboundMessage.send_started_at.is_(None))
+            .values(status=MessageStatus.PENDING, claimed_by=None, lease_until=None, next_attempt_at=now,
+                    attempts=OutboundMessage.attempts - 1, updated_at=now))
+
+
+def start_sending(services, wave: list[int]) -> list[int]:
+    """Mark the rows of `wave` "send started" and renew their lease, just before the providers
+    are called; the ids that this worker still held (the others are not sent)."""
+    now = utcnow()
+    with services.db.transaction() as session:
+        held = session.scalars(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(wave), OutboundMessage.status == MessageStatus.SENDING,
+                   OutboundMessage.claimed_by == worker_name())
+            .values(send_started_at=now, lease_until=now + services.policy.delivery.lease)
+            .returning(OutboundMessage.id)).all()
+    return [message_id for message_id in wave if message_id in set(held)]
+
+
+RECORD_TRIES = (0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries: the database may be restarting
+
+
+def _record_outcomes(services, rows: list[OutboundMessage], now) -> None:
+    """Write what happened to the sends; they happened, so keep trying while the database is
+    away (the sweeper would otherwise take them for unknown and climb the ladder)."""
+    for wait in (*RECORD_TRIES, None):
+        try:
+            with services.db.transaction() as session:
+                record(session.connection(), rows, now)
+            return
+        except DBAPIError as exc:
+            services.db.remove()
+            if wait is None:
+                raise
+            log.warning("outcomes of %d send(s) not recorded yet (%s): trying again in %s s", len(rows),
+                        type(exc).__name__, wait)
+            time.sleep(wait)
+
+
 _RECORDED = ("status", "provider", "provider_id", "channel", "sent_at", "error", "next_attempt_at", "failover",
-             "attempts", "updated_at")
+             "attempts", "updated_at", "claimed_by", "lease_until")
 _UPDATE_MESSAGE = (update(OutboundMessage.__table__).where(OutboundMessage.__table__.c.id == bindparam("_id"))
                    .values({name: bindparam(name) for name in _RECORDED}))
 
@@ -199,8 +273,8 @@ def _apply(services, row: OutboundMessage, provider: str, channel: str, outcome,
         row.status, row.failover, row.next_attempt_at = MessageStatus.PENDING, True, now
     else:
         row.status = MessageStatus.FAILED
-    log.warning("message %s to %s, attempt %s via %s: %s -> %s", row.id, row.recipient, row.attempts, provider,
-                outcome, row.status.value)
+    log.warning("message %s, attempt %s via %s: %s -> %s", row.id, row.attempts, provider,
+                str(outcome).split(":")[0], row.status.value)  # no number, no text: they are personal
     return 0
 
 
@@ -227,20 +301,31 @@ def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
     return found
 
 
-def mark_stale_sending(services, now=None) -> int:
-    """Rows claimed by a worker that died before recording the outcome: marked unknown, never
-    sent again (the provider may have them); the ladder takes over."""
+def expire_leases(services, now=None) -> dict:
+    """Rows whose worker's lease ran out (it died, or lost the database): those that never
+    started go back to pending and are sent again at once; those that had started are marked
+    unknown and never sent again (the provider may have them), and the ladder takes over."""
     now = now or utcnow()
-    cutoff = now - services.policy.delivery.stale_after
     with services.db.transaction() as session:
         rows = session.scalars(select(OutboundMessage).where(
-            OutboundMessage.status == MessageStatus.SENDING, OutboundMessage.updated_at <= cutoff)
+            OutboundMessage.status == MessageStatus.SENDING,
+            or_(OutboundMessage.lease_until <= now,
+                OutboundMessage.lease_until.is_(None) & (OutboundMessage.updated_at <= now - services.policy.delivery.lease)))
             .with_for_update(skip_locked=True)).all()
+        unknown = []
         for row in rows:
-            row.status, row.updated_at = MessageStatus.UNKNOWN, now
-            row.error = "the worker stopped while sending: outcome unknown, not sent again"
+            row.claimed_by, row.lease_until, row.updated_at = None, None, now
+            if row.send_started_at is None:
+                row.status, row.next_attempt_at = MessageStatus.PENDING, now
+                row.attempts = max(row.attempts - 1, 0)  # the claim counted an attempt that never happened
+            else:
+                row.status = MessageStatus.UNKNOWN
+                row.error = "the worker stopped while sending: outcome unknown, not sent again"
+                unknown.append(row)
         session.flush()
-        record(session.connection(), rows, now)
+        record(session.connection(), unknown, now)
+    found = {"resent": len(rows) - len(unknown), "unknown": len(unknown)}
     if rows:
-        log.warning("%d message(s) left in flight by a stopped worker marked unknown", len(rows))
-    return len(rows)
+        log.warning("leases ran out: %(resent)d message(s) never sent go again, %(unknown)d in flight marked unknown",
+                    found)
+    return found

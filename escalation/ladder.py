@@ -92,22 +92,52 @@ def climb_overdue(services, now=None) -> list[int]:
     return new_ids
 
 
+# A level has reached someone only when one of its alerts was sent or delivered. Suppressed
+# alerts (summarised in a crisis alert) and failed or uncertain ones have not; pending and
+# in-flight ones are still on their way.
+REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+ON_THE_WAY = (MessageStatus.PENDING, MessageStatus.SENDING)
+
+
 def hurry_failed_levels(services, now=None) -> int:
-    """Cases whose current level's alerts all failed (or may not have gone) climb now."""
+    """Cases whose current level reached nobody (every alert failed, may not have gone, or was
+    suppressed) climb now, and the Response Centre is told about each whose level-1 alerts
+    reached nobody: it may be the only one left to act."""
+    from escalation.outbox import dispatch
+
+    directory, policy = services.directory, services.policy
     now = now or utcnow()
     at_level = (OutboundMessage.case_id == Case.id) & (OutboundMessage.level == Case.escalation_level) \
         & (OutboundMessage.purpose == "alert")
-    undelivered = (MessageStatus.FAILED, MessageStatus.UNKNOWN)
     with services.db.transaction() as session:
         cases = session.scalars(
-            select(Case).where(Case.status.in_(CLIMBING), Case.ack_deadline > now,
-                               exists().where(at_level, OutboundMessage.status.in_(undelivered)),
-                               ~exists().where(at_level, OutboundMessage.status.not_in(undelivered)))
+            select(Case).where(Case.status.in_(CLIMBING), Case.ack_deadline > now, exists().where(at_level),
+                               ~exists().where(at_level, OutboundMessage.status.in_(REACHED + ON_THE_WAY)))
             .limit(BATCH).with_for_update(skip_locked=True)).all()
-        hurried = [case for case in cases if next_level(services.directory, services.policy, case.escalation_level,
-                                                         services.directory.mission(case.mission_id)) is not None]
-        for case in hurried:  # at the top there is nobody further: its reminders keep their pace
-            case.ack_deadline = now
-            session.add(CaseEvent(case_id=case.id, at=now, kind="delivery_failed", actor="system",
-                                  data={"level": case.escalation_level}))
-    return len(hurried)
+        hurried, told = 0, []
+        for case in cases:
+            mission = directory.mission(case.mission_id)
+            if next_level(directory, policy, case.escalation_level, mission) is not None:
+                case.ack_deadline = now  # at the top there is nobody further: its reminders keep their pace
+                hurried += 1
+                session.add(CaseEvent(case_id=case.id, at=now, kind="delivery_failed", actor="system",
+                                      data={"level": case.escalation_level}))
+            if case.escalation_level == 1:
+                told += tell_centre_untold(session, directory, case, mission)
+        session.flush()
+        ids = [message.id for message in told]
+    dispatch(services, ids)
+    return hurried
+
+
+def tell_centre_untold(session, directory, case: Case, mission) -> list[OutboundMessage]:
+    """One SMS per case to the Response Centre's duty numbers: its level-1 alerts reached nobody."""
+    keys = {f"untold:{case.id}:{phone}": phone for phone in directory.response_centre_phones}
+    taken = set(session.scalars(select(OutboundMessage.idempotency_key).where(
+        OutboundMessage.idempotency_key.in_(list(keys)))))
+    body = fit("NOT DELIVERED - level-1 alerts may have reached nobody. "
+               + alert_text(case.as_row(), mission.name if mission else None, directory))
+    rows = [OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body, purpose="untold",
+                            level=1, idempotency_key=key) for key, phone in keys.items() if key not in taken]
+    session.add_all(rows)
+    return rows

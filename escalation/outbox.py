@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 QUEUED_FLAG = "msaada:deliver:queued"
-FLAG_TTL = 60  # seconds; a job that never ran does not hold the flag for ever
+FLAG_TTL = 10  # seconds; a job that was lost does not hold the flag (and new rows back) for long
 
 
 def dispatch(services, message_ids: list[int]) -> bool:

@@ -30,7 +30,7 @@ class Delivery:
     backoff: tuple[timedelta, ...]
     failover_after: int
     max_attempts: int
-    stale_after: timedelta
+    lease: timedelta  # how long a claimed row stays a worker's without news (renewed at each send)
 
     def wait_before(self, attempt: int) -> timedelta:
         """How long to wait before `attempt` (2, 3, ...); the last step repeats."""
@@ -136,7 +136,7 @@ def _delivery(data: dict) -> Delivery:
         backoff=tuple(duration(v, f"delivery.backoff[{i}]") for i, v in enumerate(backoff)),
         failover_after=_count(raw.get("failover_after", 2), "delivery.failover_after"),
         max_attempts=_count(raw.get("max_attempts", 6), "delivery.max_attempts"),
-        stale_after=duration(raw.get("stale_after", "5m"), "delivery.stale_after"),
+        lease=duration(raw.get("lease", "30s"), "delivery.lease"),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import requests
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,26 @@ class SendError(Exception):
 
 
 def request_error(provider: str, exc: Exception) -> SendError:
-    """A transport failure: before the request was sent (retry freely) or after (uncertain)."""
+    """A transport failure: provably before the request left (retry freely), or perhaps after
+    (uncertain: the provider may have it; sending again could duplicate it).
+
+    Only a refused connection, a name that did not resolve and a connect timeout prove that
+    nothing was sent. A connection dropped after the request was written (`Connection aborted`,
+    `RemoteDisconnected`) looks like a ConnectionError too, but the provider may have acted on it.
+    """
     text = f"{provider}: {type(exc).__name__}: {str(exc)[:200]}"
-    if isinstance(exc, (requests.ConnectionError, requests.ConnectTimeout)) and \
-            not isinstance(exc, requests.ReadTimeout):
-        return SendError(text)
-    return SendError(text, uncertain=True)
+    return SendError(text) if never_sent(exc) else SendError(text, uncertain=True)
+
+
+def never_sent(exc: Exception) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    # NameResolutionError is a NewConnectionError; ConnectTimeoutError is urllib3's connect timeout.
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 class Provider(Protocol):

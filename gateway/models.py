@@ -301,6 +301,12 @@ class OutboundMessage(Base):
     failover: Mapped[bool] = mapped_column(Boolean, default=False)  # next attempts: the other provider
     provider_id: Mapped[str | None] = mapped_column(String(80), index=True)
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
+    # A claimed row ("sending") is its worker's until lease_until. send_started_at is written just
+    # before the provider is called: a row whose lease ran out without it was never sent and is
+    # sent again; one with it may have reached the provider and is never repeated.
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None]
+    send_started_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     error: Mapped[str | None] = mapped_column(Text)
@@ -333,6 +339,16 @@ class InboundMessage(Base):
 
     __table_args__ = (Index("uq_inbound_provider_id", "provider", "provider_id", unique=True),
                       Index("ix_inbound_phone_channel_time", "phone", "channel", "received_at"))
+
+
+class Heartbeat(Base):
+    """When a periodic loop last ran (the sweeper), for /readyz and /metrics."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(80))  # host:pid
 
 
 class Crisis(Base):

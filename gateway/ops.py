@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import case as when, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.models import Case, MessageStatus, OutboundMessage
+from gateway.models import Case, MessageStatus, OutboundMessage, utcnow
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -47,7 +47,21 @@ def readyz():
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"down: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    # Shown, not required: a web process can take webhooks without a sweeper; people must know.
+    sweep = _seconds_since_sweep(services) if checks["database"] == "ok" else None
+    return jsonify(status="ready" if ready else "not ready", checks=checks,
+                   seconds_since_last_sweep=sweep), 200 if ready else 503
+
+
+def _seconds_since_sweep(services) -> float | None:
+    """Seconds since the sweeper last completed a round; None when it never has."""
+    from escalation.sweeper import last_sweep
+
+    try:
+        at = last_sweep(services.db())
+    finally:
+        services.db.remove()
+    return None if at is None else round((utcnow() - at).total_seconds(), 1)
 
 
 @bp.after_app_request
@@ -103,6 +117,12 @@ class Collector:
         yield pending
         yield self._time_to_ack(session)
         self.services.db.remove()
+        since = _seconds_since_sweep(self.services)
+        if since is not None:
+            sweep = GaugeMetricFamily("msaada_seconds_since_last_sweep",
+                                      "Seconds since the sweeper (escalation, retries, leases) last completed a round")
+            sweep.add_metric([], since)
+            yield sweep
         depth = GaugeMetricFamily("msaada_queue_depth", "Jobs waiting in the RQ queue")
         try:
             depth.add_metric([], self.services.queue.count)

@@ -243,7 +243,7 @@ def test_the_shipped_policy_loads():
     assert [policy.priority(c) for c in ("physical_abuse", "unpaid_wages", "lost_documents", "never heard of")] \
         == [Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.HIGH]
     delivery = policy.delivery
-    assert (delivery.failover_after, delivery.max_attempts, delivery.stale_after) == (2, 6, timedelta(minutes=5))
+    assert (delivery.failover_after, delivery.max_attempts, delivery.lease) == (2, 6, timedelta(seconds=30))
     assert [delivery.wait_before(n) for n in (1, 2, 3, 7, 20)] == [
         timedelta(seconds=5), timedelta(seconds=5), timedelta(seconds=15), timedelta(minutes=5),
         timedelta(minutes=5)]

@@ -70,7 +70,18 @@ def test_healthz_says_the_process_is_alive(client):
 def test_readyz_checks_the_database_and_redis(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"},
+                                   "seconds_since_last_sweep": None}  # no sweeper has run yet
+
+
+def test_readyz_and_metrics_say_when_the_sweeper_last_ran(client, services):
+    from escalation.sweeper import sweep_once
+
+    sweep_once(services)
+    since = client.get("/readyz").get_json()["seconds_since_last_sweep"]
+    assert since is not None and 0 <= since < 5
+    _, samples = metrics(client)
+    assert 0 <= sample(samples, "msaada_seconds_since_last_sweep") < 5
 
 
 def test_readyz_is_503_when_redis_is_unreachable(env, request):

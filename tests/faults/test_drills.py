@@ -40,7 +40,7 @@ levels:
   1: [response_centre, mission]
   2: [mission_escalation, response_centre_supervisor]
   3: [state_department]
-delivery: {backoff: [1s], failover_after: 2, max_attempts: 6, stale_after: 2s}
+delivery: {backoff: [1s], failover_after: 2, max_attempts: 6, lease: 2s}
 crisis: {window: 1h, city_threshold: 1000, country_threshold: 1000}
 """
 REFERENCE = re.compile(r"KE-[0-9A-Z]{5,}")
@@ -116,15 +116,19 @@ class Drill:
         return references
 
     def deliveries(self) -> collections.Counter:
-        """How often each (case reference, recipient, level) reached a provider and was accepted."""
+        """How often each alert (case reference, recipient, level) reached a provider and was
+        accepted. Other messages about a case (the Response Centre told that a level reached
+        nobody, ACK confirmations) are not alerts."""
         references = {c.id: c.reference for c in self.services.db().scalars(select(Case))}
-        levels = {(r.recipient, references[r.case_id]): r.level for r in self.rows() if r.case_id}
+        alerts = {(r.recipient, r.body): (references[r.case_id], r.level) for r in self.rows()
+                  if r.case_id and r.purpose == "alert"}
         accepted = [(m["to"], m["message"]) for m in self.at.delivered]
         accepted += [(m["to"], m["body"]) for m in self.twilio.messages() if m["sid"]]
         counter = collections.Counter()
         for to, body in accepted:
-            reference = REFERENCE.search(body or "").group(0)
-            counter[(reference, to, levels.get((to, reference)))] += 1
+            if (to, body) in alerts:
+                reference, level = alerts[(to, body)]
+                counter[(reference, to, level)] += 1
         return counter
 
     def worker_logs(self) -> str:
