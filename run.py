@@ -1,7 +1,7 @@
 """`make run`: everything on one machine, in one terminal; Ctrl-C stops it all.
 
 Migrates the database, loads the directory, starts an embedded Redis when REDIS_URL is unset,
-then runs the web app (gunicorn) and the worker (RQ, scheduler on) side by side, their output
+then runs the web app (gunicorn) and the worker (RQ, with the sweeper loop) side by side, their output
 prefixed with their names. The Procfile runs the same pieces separately in production.
 """
 

@@ -19,8 +19,29 @@ PROGRESS = {MessageStatus.SENT: 1, MessageStatus.FAILED: 2, MessageStatus.DELIVE
 RETRIED = ("alert", "notice", "forward", "crisis", "agency_alert", "ack_confirm", "security", "untold")  # what matters enough to send again
 
 
-def record(services, provider: str, provider_id: str, status: MessageStatus, detail: str | None = None) -> bool:
-    """Apply a provider's report to the outbound message it names. False when we sent no such message."""
+def record(services, provider: str, provider_id: str, status: MessageStatus, detail: str | None = None,
+           spool_on_failure: bool = True) -> bool:
+    """Apply a provider's report to the outbound message it names. False when we sent no such
+    message. With the database away the report is spooled and applied later."""
+    from gateway import spool
+
+    try:
+        return _record(services, provider, provider_id, status, detail)
+    except Exception as exc:
+        if not spool.database_down(exc) or not spool_on_failure:
+            raise
+        spool.keep(services, "delivery", {"provider": provider, "provider_id": provider_id, "status": status.value,
+                                          "detail": detail})
+        return True
+
+
+def replay(services, payload: dict) -> None:
+    """A delivery report spooled while the database was away."""
+    record(services, payload["provider"], payload["provider_id"], MessageStatus(payload["status"]),
+           payload["detail"], spool_on_failure=False)
+
+
+def _record(services, provider: str, provider_id: str, status: MessageStatus, detail: str | None) -> bool:
     delivery, now, retry = services.policy.delivery, utcnow(), False
     with services.db.transaction() as session:
         message = session.scalar(select(OutboundMessage).where(OutboundMessage.provider == provider,

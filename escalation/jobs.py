@@ -95,8 +95,10 @@ def claim(db, limit: int, lease) -> list[OutboundMessage]:
             .returning(OutboundMessage.id)).all()
         if not ids:
             return []
-        return list(session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
+        rows = list(session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
                                     .order_by(OutboundMessage.id)))
+        session.expunge_all()  # plain objects from here on: a failed write later cannot expire them
+        return rows
 
 
 def send_chunk(services, chunk: list[OutboundMessage], pool: ThreadPoolExecutor) -> int:
@@ -164,30 +166,55 @@ def start_sending(services, wave: list[int]) -> list[int]:
     return [message_id for message_id in wave if message_id in set(held)]
 
 
-RECORD_TRIES = (0.5, 1, 2, 4, 8, 15, 30)  # seconds between tries: the database may be restarting
-
-
 def _record_outcomes(services, rows: list[OutboundMessage], now) -> None:
-    """Write what happened to the sends; they happened, so keep trying while the database is
-    away (the sweeper would otherwise take them for unknown and climb the ladder)."""
-    for wait in (*RECORD_TRIES, None):
+    """Write what happened to the sends. They happened: when the database is away the outcomes
+    are spooled and written when it is back (before the sweeper could take the rows for lost),
+    and the worker goes on with other work meanwhile."""
+    from gateway import spool
+
+    for attempt in (1, 2):
         try:
             with services.db.transaction() as session:
                 record(session.connection(), rows, now)
             return
         except DBAPIError as exc:
             services.db.remove()
-            if wait is None:
+            if attempt == 1 and exc.connection_invalidated:
+                continue  # a connection from before a restart: the pool is fresh now
+            if not spool.database_down(exc):
                 raise
-            log.warning("outcomes of %d send(s) not recorded yet (%s): trying again in %s s", len(rows),
-                        type(exc).__name__, wait)
-            time.sleep(wait)
+            spool.keep(services, "outcomes", {"now": now.isoformat(), "rows": [
+                {name: _plain(getattr(row, name)) for name in _KEPT} for row in rows]})
+            return
+
+
+def replay_outcomes(services, payload: dict) -> None:
+    """Outcomes spooled while the database was away (see _record_outcomes)."""
+    from datetime import datetime
+
+    def value(name, raw):
+        if raw is not None and name in ("sent_at", "next_attempt_at", "updated_at", "lease_until"):
+            return datetime.fromisoformat(raw)
+        return MessageStatus(raw) if name == "status" else raw
+
+    rows = [OutboundMessage(**{name: value(name, raw) for name, raw in kept.items()}) for kept in payload["rows"]]
+    with services.db.transaction() as session:
+        record(session.connection(), rows, datetime.fromisoformat(payload["now"]))
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else getattr(value, "value", value)
 
 
 _RECORDED = ("status", "provider", "provider_id", "channel", "sent_at", "error", "next_attempt_at", "failover",
              "attempts", "updated_at", "claimed_by", "lease_until")
 _UPDATE_MESSAGE = (update(OutboundMessage.__table__).where(OutboundMessage.__table__.c.id == bindparam("_id"))
                    .values({name: bindparam(name) for name in _RECORDED}))
+
+
+# What record() writes of a row, and what it reads to write the timeline: kept in the spool when
+# the database cannot take the outcomes (the sends happened; that must not be forgotten).
+_KEPT = (*_RECORDED, "id", "case_id", "recipient", "body", "purpose", "level")
 
 
 def record(conn, rows: list[OutboundMessage], now) -> None:

@@ -3,37 +3,38 @@ workers held and hands the queue whatever it lost.
 
 It is a thread in every worker process, not a job: a job needs a live queue and a scheduler, and
 RQ's scheduler lock outlived SIGKILLed workers for minutes while cases went unalerted. Every
-worker runs the loop; one of them leads at a time, elected by a lock the database keeps (a
-PostgreSQL advisory lock held on the leader's own connection, or a file lock beside SQLite), so
-when the leader dies its connection closes and another worker takes over within a tick.
+worker runs the loop; one of them leads at a time, by a lease it renews in the database at every
+tick, so when the leader dies another worker takes over within LEASE.
 
-The leader wakes every TICK for what is due to the second (deadlines past, retries due, leases
-run out) and does the rest every SWEEP_INTERVAL (failed levels, crises, the heartbeat that
-/readyz and /metrics show). When the queue is away (Redis down), it sends due messages itself.
+The leader wakes every TICK for what is due to the second (webhooks spooled while the database
+was away, deadlines past, retries due, leases run out) and does the rest every SWEEP_INTERVAL
+(failed levels, crises, the heartbeat that /readyz and /metrics show). When the queue is away
+(Redis down), it sends due messages itself.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, select, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from escalation import crisis
 from escalation.jobs import deliver, expire_leases, worker_name
 from escalation.ladder import climb_overdue, hurry_failed_levels
 from escalation.outbox import dispatch
+from gateway import spool
 from gateway.models import Heartbeat, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 500
 TICK = 1.0  # seconds: deadlines and retries are met to about this
 HEARTBEAT = "sweeper"
-ADVISORY_LOCK = 0x4D53_4144  # "MSAD": one sweeper leader per database
+LEADER = "sweeper-leader"
+LEASE = timedelta(seconds=10)  # a leader that has not renewed for this long is taken over
 
 
 def sweep_once(services, now=None) -> dict:
@@ -45,7 +46,7 @@ def sweep_once(services, now=None) -> dict:
     4. crises are detected or ended;
     5. due pending rows are handed to the queue (or sent here when the queue is away).
     """
-    done = expire_leases(services, now)
+    done = {"replayed": spool.replay(services), **expire_leases(services, now)}
     done["hurried"] = hurry_failed_levels(services, now)
     done.update(_climb(services, now))
     done["crisis_alerts"] = len(ids := crisis.detect(services, now))
@@ -56,8 +57,9 @@ def sweep_once(services, now=None) -> dict:
 
 
 def due_now(services, now=None) -> dict:
-    """What cannot wait for the next full sweep: leases run out, deadlines past, retries due."""
-    done = {**expire_leases(services, now), **_climb(services, now)}
+    """What cannot wait for the next full sweep: webhooks spooled while the database was away,
+    leases run out, deadlines past, retries due."""
+    done = {"replayed": spool.replay(services), **expire_leases(services, now), **_climb(services, now)}
     done["requeued"] = requeue_pending(services)
     return done
 
@@ -92,10 +94,13 @@ def hand_over(services, message_ids: list[int]) -> None:
 
 def beat(services) -> None:
     """Say the sweeper ran, for /readyz and /metrics."""
-    with services.db.transaction() as session:
-        row = session.get(Heartbeat, HEARTBEAT) or Heartbeat(name=HEARTBEAT)
-        row.at, row.by = utcnow(), worker_name()
-        session.add(row)
+    now, me = utcnow(), worker_name()
+    try:
+        with services.db.transaction() as session:
+            if not session.execute(update(Heartbeat).where(Heartbeat.name == HEARTBEAT).values(at=now, by=me)).rowcount:
+                session.add(Heartbeat(name=HEARTBEAT, at=now, by=me))
+    except IntegrityError:
+        pass  # another sweeper's first beat, at the same moment
 
 
 def last_sweep(session):
@@ -135,70 +140,45 @@ class Sweeper(threading.Thread):
 
 
 class Leadership:
-    """Whether this process leads the sweepers: a PostgreSQL advisory lock on a connection of its
-    own (released when the process or its connection dies), or an exclusive file lock beside
-    SQLite (one machine)."""
+    """Whether this process leads the sweepers, as a lease in the database: the leader renews a
+    row at every tick; when it stops (it died, or lost the database), another worker takes the
+    row over once LEASE has passed. Nothing is held between ticks, so no half-open connection can
+    keep the lead for a dead process, and it works the same on SQLite and PostgreSQL."""
 
     def __init__(self, services):
         self.services = services
-        self.conn = None
-        self.file = None
+        self.me = worker_name()
 
     def held(self) -> bool:
-        if self.services.db.is_sqlite:
-            return self._file_lock()
-        if self.conn is not None:
-            try:
-                self.conn.execute(text("SELECT 1"))  # still alive, so still ours
-                self.conn.commit()
-                return True
-            except DBAPIError:
-                self.lost()
+        now = utcnow()
         try:
-            conn = self.services.db.engine.connect()
-            if conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK}).scalar():
-                conn.commit()
-                self.conn = conn
-                log.info("sweeper: this worker leads the sweep")
-                return True
-            conn.rollback()
-            conn.close()
-        except DBAPIError:
-            pass
-        return False
+            with self.services.db.transaction() as session:
+                taken = session.execute(
+                    update(Heartbeat).where(Heartbeat.name == LEADER,
+                                            or_(Heartbeat.by == self.me, Heartbeat.at < now - LEASE))
+                    .values(by=self.me, at=now).returning(Heartbeat.by)).first()
+                if taken is None and session.get(Heartbeat, LEADER) is None:
+                    session.add(Heartbeat(name=LEADER, by=self.me, at=now))
+                    taken = (self.me,)
+        except IntegrityError:
+            taken = None  # another worker took the lead at the same moment
+        if taken is not None and not self.leading:
+            log.info("sweeper: this worker leads the sweep")
+        self.leading = taken is not None
+        return self.leading
 
-    def _file_lock(self) -> bool:
-        if self.file is not None:
-            return True
-        path = self.services.settings.instance_path / "sweeper.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")  # noqa: SIM115 - held open as long as the lock
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self.file = handle
-        return True
+    leading = False
 
     def lost(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.invalidate()  # the server may still think we hold the lock: drop the connection
-                self.conn.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self.conn = None
+        self.leading = False
 
     def release(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK})
-                self.conn.commit()
-            except DBAPIError:
-                pass
-            self.lost()
-        if self.file is not None:
-            self.file.close()  # closing releases the lock
-            self.file = None
-
+        """Hand the lead over at once (a clean stop) rather than after LEASE."""
+        if not self.leading:
+            return
+        try:
+            with self.services.db.transaction() as session:
+                session.execute(update(Heartbeat).where(Heartbeat.name == LEADER, Heartbeat.by == self.me)
+                                .values(at=utcnow() - LEASE))
+        except SQLAlchemyError:
+            pass

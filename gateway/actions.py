@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from gateway.cases import Changes, NewCase, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Registry
 from gateway.models import Case, CaseKind, Draft, Person, PersonPhone, Registration, utcnow
-from gateway import people
+from gateway import people, spool
 from gateway.people import Who, who_is
 from gateway.places import country_name
 from gateway.validators import VALIDATORS
@@ -22,9 +22,17 @@ CITIES_PER_MISSION = 4  # the rest are typed with "Other"; menus stay short
 
 
 def who(ctx: Context) -> Who:
-    """The facts about this number: looked up once a conversation, then carried in its state."""
+    """The facts about this number: looked up once a conversation, then carried in its state.
+    With the database away, an unknown caller's: the menus and the SOS still answer."""
     if "who" not in ctx.cache:
-        ctx.cache["who"] = who_is(ctx.services.db, ctx.phone, ctx.extras.get("session_id", ""))
+        try:
+            ctx.cache["who"] = who_is(ctx.services.db, ctx.phone, ctx.extras.get("session_id", ""))
+        except Exception as exc:
+            if not spool.database_down(exc):
+                raise
+            ctx.services.db.remove()
+            ctx.extras["degraded"] = True  # not to be remembered for the rest of the session
+            ctx.cache["who"] = Who()
     return ctx.cache["who"]
 
 
@@ -43,7 +51,23 @@ def prefill_location(ctx: Context, convo: Conversation) -> None:
 
 
 def open_sos_case(ctx: Context, convo: Conversation) -> dict:
-    """Open the case, or complete the one an SOS keyword opened at the start of this flow."""
+    """Open the case, or complete the one an SOS keyword opened at the start of this flow.
+
+    When the database is away and the channel gave a way to keep the request (`spool` in the
+    context: USSD does), the request is spooled and the person told the truth: received, the
+    reference follows by SMS (or, discreet, that we will not contact them)."""
+    try:
+        return _open_sos_case(ctx, convo)
+    except Exception as exc:
+        if not (spool.database_down(exc) and ctx.extras.get("spool")):
+            raise
+        spool.keep(ctx.services, *ctx.extras["spool"])
+        ctx.extras["degraded"] = True  # this screen is not the session's last word: it is replayed
+        discreet = convo.answers.get("contact") == "discreet"
+        return {"text": "sos.spooled_discreet" if discreet else "sos.spooled"}
+
+
+def _open_sos_case(ctx: Context, convo: Conversation) -> dict:
     answers = convo.answers
     if not answers.get("case_id"):  # a repeat SOS while a case is open joins that case
         open_case = open_case_of(ctx.services.db, own_numbers(ctx))

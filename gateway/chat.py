@@ -22,20 +22,20 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway import keywords, officers, people
+from gateway import keywords, officers, people, spool
 from gateway.actions import ensure_person, own_numbers, who
 from escalation.outbox import dispatch
 from gateway.cases import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.engine import Context, Conversation, Screen
 from gateway.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 from gateway.people import Who
-from gateway.notices import forward_to_handler, may_message
+from gateway.notices import forward_to_handler, may_message, send_reply
 from gateway.places import place_of
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,30 @@ class Reply:
     duplicate: bool = False
 
 
-def receive(services, message: Message) -> Reply:
-    """Store `message`, handle it once, and return what to answer."""
+def receive(services, message: Message, spool_on_failure: bool = True) -> Reply:
+    """Store `message`, handle it once, and return what to answer.
+
+    With the database away the message is spooled (gateway/spool.py) and nothing is answered
+    now; once the database is back it is handled as if it had just come, and answered by the
+    outbox."""
+    try:
+        return _receive(services, message)
+    except Exception as exc:
+        if not spool.database_down(exc) or not spool_on_failure:
+            raise
+        spool.keep(services, "chat", asdict(message))
+        return Reply(None)
+
+
+@spool.handler("chat")
+def _replay(services, payload: dict) -> None:
+    message = Message(**payload)
+    reply = receive(services, message, spool_on_failure=False)
+    if reply.text and not reply.duplicate:
+        send_reply(services, message.phone, message.channel, reply.text, f"{message.provider}:{message.provider_id}")
+
+
+def _receive(services, message: Message) -> Reply:
     stored_id, earlier = _store(services, message)
     if earlier is not None:
         return Reply(earlier, duplicate=True)

@@ -54,8 +54,12 @@ class Database:
         return self.session()
 
     def remove(self) -> None:
-        """End the current session (end of a request or a job)."""
-        self.session.remove()
+        """End the current session (end of a request or a job). A connection that died under
+        it cannot even roll back: that must not turn an answered request into a 500."""
+        try:
+            self.session.remove()
+        except Exception:  # noqa: BLE001 - the pool has already dropped the dead connection
+            self.session.registry.clear()
 
     def close(self) -> None:
         """End the session and close every pooled connection (shutting down, tests)."""
@@ -81,12 +85,14 @@ class Database:
 
 
 def _create_engine(url: str, autocommit: bool = False) -> Engine:
+    """hide_parameters: an error's message never carries the values of a statement (numbers,
+    names, what people wrote), so a logged traceback holds no personal data."""
     options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         if not autocommit:
             # Take the write lock at BEGIN so concurrent writers queue instead of failing mid-way.
@@ -94,7 +100,10 @@ def _create_engine(url: str, autocommit: bool = False) -> Engine:
         return engine
     # No pre-ping (a round trip on every checkout): a connection the server dropped fails once,
     # SQLAlchemy then recycles the whole pool, and callers on the hot path retry.
-    return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800, **options)
+    # A database that stops answering must not hold a webhook for minutes: give up connecting
+    # after a few seconds (the request is then spooled).
+    return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800,
+                         connect_args={"connect_timeout": 3}, hide_parameters=True, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -59,6 +59,27 @@ def may_message(services, phone: str, case_id: int | None = None) -> bool:
     return services.throttle.hit("reply_stranger", phone)
 
 
+def tell(services, case: Case, text_key: str, key: str) -> None:
+    """One message to the person of `case` (text `text_key`, with its reference), once: `key`
+    says which. Nothing for a discreet case."""
+    from escalation.outbox import dispatch
+    from sqlalchemy.exc import IntegrityError
+
+    if case.discreet:
+        return
+    body = services.texts.get(who_is(services.db, case.phone).language, text_key, reference=case.reference)
+    try:
+        with services.db.transaction() as session:
+            message = OutboundMessage(case_id=case.id, recipient=case.phone, body=body, purpose="notice",
+                                      channel=channel_for(session, services, case), idempotency_key=key)
+            session.add(message)
+            session.flush()
+            message_id = message.id
+    except IntegrityError:
+        return  # told already
+    dispatch(services, [message_id])
+
+
 def send_reply(services, phone: str, channel: str, text: str, key: str) -> None:
     """Send a chat reply through the outbox (Africa's Talking answers no webhook with text).
 

@@ -20,10 +20,12 @@ import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
+from gateway import spool
 from gateway.actions import who
 from gateway.engine import Context, Conversation, Screen
 from gateway.people import Who, confirm_from
@@ -46,13 +48,31 @@ class Request:
     network_code: str = ""
 
 
-def answer(services, request: Request) -> str:
-    """The `CON ...`/`END ...` body for one request of a USSD session."""
+def answer(services, request: Request, spool_on_failure: bool = True) -> str:
+    """The `CON ...`/`END ...` body for one request of a USSD session.
+
+    With the database away the menus still answer (as for an unknown caller); an SOS that cannot
+    be stored is spooled and the person told so truthfully; anything else ends with "dial again
+    in a few minutes". `spool_on_failure` is off when the spool itself replays the request.
+    """
     texts = services.texts
     if len(request.text) > MAX_TEXT or request.text.count("*") >= MAX_INPUTS:
         return pages(Screen(texts.get("en", "common.too_long"), end=True), "", "")[0]
+    try:
+        return _answer(services, request, spool_on_failure)
+    except Exception as exc:
+        if not spool.database_down(exc) or not spool_on_failure:
+            raise
+        services.db.remove()
+        return "END " + texts.get("en", "common.unavailable")
+
+
+def _answer(services, request: Request, spool_on_failure: bool) -> str:
+    texts = services.texts
     key = session_key(services, request.session_id, request.phone)
     ctx = _context(services, request.session_id, request.phone)
+    if spool_on_failure:
+        ctx.extras["spool"] = ("ussd_sos", asdict(request))
     saved = _load(services, key) if request.text else None  # a first screen needs none
     if saved:
         if saved.get("final") and saved.get("text") == request.text:
@@ -70,7 +90,7 @@ def answer(services, request: Request) -> str:
     if not within and convo.flow not in UNLIMITED_FLOWS:
         return "END " + texts.get(convo.lang, "common.busy")
     body = pages(screen, texts.get(convo.lang, "common.more"), texts.get(convo.lang, "common.back"))[page]
-    if screen.end or starting:
+    if (screen.end or starting) and not ctx.extras.get("degraded"):
         state = {"who": who(ctx).to_dict(), "throttled": not within}
         if screen.end:
             state.update(final=body, text=request.text)
@@ -98,13 +118,45 @@ def walk(services, ctx: Context, text: str) -> tuple[Conversation, Screen, int]:
     return convo, screen, page
 
 
-def session_ended(services, session_id: str, phone: str, text: str, status: str):
+def session_ended(services, session_id: str, phone: str, text: str, status: str, spool_on_failure: bool = True):
     """AT's end-of-session notice. An SOS left half-way is still a case: opened with what the
-    person managed to say, treated as discreet unless they said we may contact them.
+    person managed to say, treated as discreet unless they said we may contact them. With the
+    database away the notice is spooled and replayed later.
 
     Returns:
         The case opened, or None.
     """
+    try:
+        return _session_ended(services, session_id, phone, text, status)
+    except Exception as exc:
+        if not spool.database_down(exc) or not spool_on_failure:
+            raise
+        spool.keep(services, "ussd_end", {"session_id": session_id, "phone": phone, "text": text, "status": status})
+        return None
+
+
+@spool.handler("ussd_end")
+def _replay_end(services, payload: dict) -> None:
+    session_ended(services, **payload, spool_on_failure=False)
+
+
+@spool.handler("ussd_sos")
+def _replay_sos(services, payload: dict) -> None:
+    """An SOS spooled while the database was away: opened now (the same session finds its case
+    if it was opened after all), and its reference sent by SMS as the person was told, unless
+    they asked for no contact."""
+    from gateway.models import Case
+    from gateway.notices import tell
+
+    request = Request(**payload)
+    answer(services, request, spool_on_failure=False)
+    case = services.db().scalar(select(Case).where(Case.source_key == source_key(services, request.session_id,
+                                                                                  request.phone)))
+    if case is not None and not case.discreet:
+        tell(services, case, "sos.spooled_reference", key=f"spooled:{case.id}")
+
+
+def _session_ended(services, session_id: str, phone: str, text: str, status: str):
     from gateway.cases import NewCase, submit
     from gateway.models import CaseKind
 

@@ -2,7 +2,8 @@
 
 Behaviours for `script`, taken one per recipient (AT answers for each number of a request):
 "ok" (default), ("status", code, name) that recipient's failure; and, for the whole request
-when it comes first, ("http", status) an HTTP error or ("sleep", seconds) a slow answer.
+when it comes first, ("http", status) an HTTP error, ("sleep", seconds) a slow answer, or
+("drop",): the messages are taken for delivery and the connection closed without an answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class FakeAfricasTalking(FakeServer):
         self.ids = itertools.count(1)
         self.delivered: list[dict] = []  # what was accepted for delivery: {"to", "message", "id"}
         self.slow: list[tuple[float, list[str]]] = []  # (seconds slept, the request's numbers)
+        self.dropped: list[list[str]] = []  # the numbers of each request answered by a dropped connection
 
     def respond(self, recorded: Recorded, behaviour) -> tuple[int, str, bytes]:
         if recorded.path != "/version1/messaging":
@@ -29,6 +31,13 @@ class FakeAfricasTalking(FakeServer):
         behaviour = behaviour or "ok"
         if isinstance(behaviour, tuple) and behaviour[0] == "http":
             return behaviour[1], "text/plain", b"Internal Server Error"
+        if isinstance(behaviour, tuple) and behaviour[0] == "drop":
+            with self.lock:
+                self.dropped.append(recorded.form.get("to", "").split(","))
+                for number in recorded.form.get("to", "").split(","):
+                    self.delivered.append({"to": number, "message": recorded.form.get("message"),
+                                           "id": f"ATXid_{next(self.ids)}"})
+            return None
         if isinstance(behaviour, tuple) and behaviour[0] == "sleep":
             with self.lock:
                 self.slow.append((behaviour[1], recorded.form.get("to", "").split(",")))

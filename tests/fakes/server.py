@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import deque
@@ -21,7 +22,8 @@ class Recorded:
 
 
 class FakeServer:
-    """Subclasses answer in `respond(recorded) -> (status, content_type, body)`.
+    """Subclasses answer in `respond(recorded) -> (status, content_type, body)`, or None: the
+    connection is dropped after the request was read (a provider that acted and never answered).
 
     `script` holds behaviours for the next requests (first in, first used); when it is empty,
     `default` is used. A behaviour is whatever the subclass understands.
@@ -42,7 +44,12 @@ class FakeServer:
                 with fake.lock:
                     fake.requests.append(recorded)
                     behaviour = fake.script.popleft() if fake.script else None
-                status, content_type, payload = fake.respond(recorded, behaviour)
+                answer = fake.respond(recorded, behaviour)
+                if answer is None:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                status, content_type, payload = answer
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))

@@ -55,7 +55,7 @@ class Drill:
         self.redis.start()
         self.at = FakeAfricasTalking().__enter__()
         self.twilio = FakeTwilio().__enter__()
-        policy = tmp_path / "policy.yaml"
+        policy = self.policy = tmp_path / "policy.yaml"
         policy.write_text(POLICY)
         from tests.test_providers import provider_env
 
@@ -68,6 +68,15 @@ class Drill:
             directory_module.sync(session, self.services.directory)
         self.workers: list[subprocess.Popen] = []
         self.logs = tmp_path
+
+    def set_policy(self, **sections: str) -> None:
+        """Change sections of the policy (e.g. crisis=...) for this drill: the app and the
+        workers started from now on read it."""
+        lines = [line for line in POLICY.splitlines() if line.split(":")[0] not in sections]
+        self.policy.write_text("\n".join(lines + [f"{k}: {v}" for k, v in sections.items()]) + "\n")
+        from escalation import policy as policy_module
+
+        self.services.policy = policy_module.load(self.policy)
 
     def start_worker(self) -> subprocess.Popen:
         log = open(self.logs / f"worker{len(self.workers)}.log", "w")
@@ -90,10 +99,21 @@ class Drill:
         return REFERENCE.search(screen).group(0)
 
     def rows(self) -> list[OutboundMessage]:
-        self.services.db.remove()
-        rows = self.services.db().scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
-        self.services.db.remove()
-        return rows
+        return self.read(select(OutboundMessage).order_by(OutboundMessage.id))
+
+    def read(self, query) -> list:
+        """Rows of `query`; a pooled connection that died with the database is renewed once."""
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in (1, 2):
+            self.services.db.remove()
+            try:
+                return self.services.db().scalars(query).all()
+            except OperationalError:
+                if attempt == 2:
+                    raise
+            finally:
+                self.services.db.remove()
 
     def wait_settled(self, timeout: float = 90) -> list[OutboundMessage]:
         """Until every case has reached an officer and no message is waiting to go out (pending
@@ -111,15 +131,13 @@ class Drill:
                              + self.worker_logs())
 
     def cases(self) -> set[str]:
-        references = set(self.services.db().scalars(select(Case.reference)))
-        self.services.db.remove()
-        return references
+        return set(self.read(select(Case.reference)))
 
     def deliveries(self) -> collections.Counter:
         """How often each alert (case reference, recipient, level) reached a provider and was
         accepted. Other messages about a case (the Response Centre told that a level reached
         nobody, ACK confirmations) are not alerts."""
-        references = {c.id: c.reference for c in self.services.db().scalars(select(Case))}
+        references = {c.id: c.reference for c in self.read(select(Case))}
         alerts = {(r.recipient, r.body): (references[r.case_id], r.level) for r in self.rows()
                   if r.case_id and r.purpose == "alert"}
         accepted = [(m["to"], m["message"]) for m in self.at.delivered]
@@ -264,3 +282,100 @@ def test_the_same_webhook_twice(drill):
     drill.wait_settled()
     assert len(drill.services.db().scalars(select(Case)).all()) == 2
     assert_no_case_lost_and_no_duplicate(drill)
+
+
+# --- issue 10: the drills that found stored SOS reaching no officer -----------------------------------
+
+def test_workers_sigkilled_in_a_loop(drill):
+    """Workers die again and again while alerts are being sent: every case still reaches an
+    officer at level 1, nothing is sent twice, and the sweeper never stops for long (its leader
+    dies with it, and another worker takes over)."""
+    drill.at.script.extend([("sleep", 0.3)] * 400)
+    workers = [drill.start_worker(), drill.start_worker()]
+    references = []
+    for round_ in range(5):
+        references += [drill.ussd_sos(f"+25471500{round_}{i:03d}") for i in range(6)]
+        time.sleep(0.8)
+        victim = workers.pop(0)
+        drill.kill(victim)
+        workers.append(drill.start_worker())
+    drill.wait_settled(timeout=60)
+    assert_no_case_lost_and_no_duplicate(drill)
+    level_one = {ref for ref, _, level in drill.deliveries() if level == 1}
+    hurried = {c.reference for c in drill.services.db().scalars(select(Case).where(Case.escalation_level > 1))}
+    assert set(references) <= level_one | hurried  # level 1 reached, or known not to have been and climbed
+
+
+def test_the_provider_drops_connections_after_reading_the_request(drill):
+    """The provider takes the messages and closes the connection without answering: we cannot
+    know they went, so they are never sent again (no duplicate), and the case climbs at once."""
+    drill.at.script.extend([("drop",)] * 3 + [("sleep", 2.0)] * 2)  # PROVIDER_TIMEOUT is 1 s
+    drill.start_worker()
+    for i in range(6):
+        drill.ussd_sos(f"+2547160000{i:02d}")
+    rows = drill.wait_settled(timeout=60)
+    assert_no_case_lost_and_no_duplicate(drill)
+    uncertain = [n for numbers in drill.at.dropped for n in numbers]
+    uncertain += [n for seconds, numbers in drill.at.slow if seconds > 1 for n in numbers]
+    unknown = [r for r in rows if r.status == MessageStatus.UNKNOWN]
+    assert sorted(r.recipient for r in unknown) == sorted(uncertain) and len(unknown) == 10
+    told = [r for r in rows if r.purpose == "untold"]
+    assert len({r.case_id for r in told}) == 5  # the Response Centre hears of each such case
+
+
+def test_a_crisis_with_the_missions_alerts_timing_out_leaves_nobody_untold(drill):
+    """In a crisis the Response Centre's per-case alerts are summarised; when a mission's alert
+    then times out, that case has reached nobody: it climbs at once and the Response Centre is
+    told of it by name."""
+    drill.set_policy(crisis="{window: 1h, city_threshold: 3, country_threshold: 1000}")
+    drill.start_worker()
+    for i in range(4):
+        drill.ussd_sos(f"+2547170000{i:02d}")
+    drill.wait_settled(timeout=60)
+    drill.at.script.extend([("sleep", 2.0)] * 4)  # the next mission alerts time out
+    late = [drill.ussd_sos(f"+2547171000{i:02d}") for i in range(2)]
+    rows = drill.wait_settled(timeout=60)
+    cases = {c.reference: c for c in drill.services.db().scalars(select(Case))}
+    for reference in late:
+        case = cases[reference]
+        level_one = [r for r in rows if r.case_id == case.id and r.purpose == "alert" and r.level == 1]
+        reached = any(r.status == MessageStatus.SENT for r in level_one)
+        untold = [r for r in rows if r.case_id == case.id and r.purpose == "untold"]
+        assert reached or (case.escalation_level >= 2 and untold), (reference, [(r.recipient, r.status) for r in level_one])
+    assert_no_case_lost_and_no_duplicate(drill)
+
+
+def test_sigterm_stops_a_busy_worker_within_10_seconds_and_nothing_is_lost(drill):
+    drill.at.script.extend([("sleep", 0.5)] * 200)
+    worker = drill.start_worker()
+    references = [drill.ussd_sos(f"+2547180000{i:02d}") for i in range(20)]
+    drill.at.wait_for(2, timeout=30)
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    held = [r for r in drill.rows() if r.status == MessageStatus.SENDING]
+    assert held == [], "a stopped worker kept rows in hand"
+    drill.start_worker()
+    drill.wait_settled(timeout=60)
+    assert_no_case_lost_and_no_duplicate(drill)
+    assert set(references) <= {ref for ref, _, _ in drill.deliveries()}
+    assert "worker stopped" in drill.worker_logs()
+
+
+def test_redis_restarted_empty_while_a_job_runs(drill):
+    """Redis dies under a busy worker and comes back empty: the worker reconnects by itself, the
+    sweeper (which needs no Redis) sent what was due meanwhile, and nothing is lost or doubled."""
+    drill.at.script.extend([("sleep", 0.3)] * 100)
+    worker = drill.start_worker()
+    first = [drill.ussd_sos(f"+2547190000{i:02d}") for i in range(6)]
+    drill.at.wait_for(1, timeout=30)
+    drill.redis.stop()
+    during = [drill.ussd_sos(f"+2547190100{i:02d}") for i in range(3)]  # stored; the queue is away
+    time.sleep(3)
+    drill.redis.start()  # empty: the queue and the flags are gone
+    after = [drill.ussd_sos(f"+2547190200{i:02d}") for i in range(3)]
+    drill.wait_settled(timeout=60)
+    assert worker.poll() is None, "the worker died with Redis\n" + drill.worker_logs()
+    assert_no_case_lost_and_no_duplicate(drill)
+    assert set(first + during + after) <= {ref for ref, _, _ in drill.deliveries()}
