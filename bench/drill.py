@@ -251,7 +251,9 @@ def settle_and_check(database_url: str, provider, answers: dict, window: dict, e
             alerts = conn.execute(text("SELECT case_id, recipient, level, status, body, purpose FROM outbound_messages"
                                        )).all()
         reached = _reached(cases, alerts, provider)
-        if (not moving and all(reached[c.id] for c in cases)) or time.monotonic() > deadline:
+        stored = {c.phone for c in cases}
+        answered = {p for p, (_, body) in answers.items() if body.startswith(("END Help is coming", "END SOS received"))}
+        if (not moving and answered <= stored and all(reached[c.id] for c in cases)) or time.monotonic() > deadline:
             break
         time.sleep(1)
     with provider.lock:
@@ -277,6 +279,8 @@ def settle_and_check(database_url: str, provider, answers: dict, window: dict, e
             accepted[(key[0], arrival["to"], key[1])] += 1
     duplicates = {k: n for k, n in accepted.items() if n > 1}
     settled_after = round(time.monotonic() - window.get("end", time.monotonic()), 1)
+    if lost or unreached:
+        settled_after = f"not settled ({settled_after}"
     ok = not (lies or spooled_untold or lost or unreached or duplicates or statuses.get(500) or other)
     lines = [
         f"requests answered: {dict(sorted(statuses.items()))}",
@@ -287,7 +291,7 @@ def settle_and_check(database_url: str, provider, answers: dict, window: dict, e
         f"{len(spooled_untold)}",
         f"cases that reached no officer: {len(unreached)} {unreached[:5]}",
         f"(case, recipient, level) accepted twice by the provider: {len(duplicates)}",
-        f"settled {settled_after} s after the fault ended (target 60 s)",
+        f"settled {settled_after} s after the fault ended (target 60 s)" + (")" if isinstance(settled_after, str) else ""),
         "RESULT: " + ("held" if ok else "FAILED"),
     ]
     return {"ok": ok, "lines": lines}
