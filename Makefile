@@ -22,9 +22,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 run: $(VENV)/.installed
 	$(BIN)/python run.py
 
-## test: set up and run the whole suite (SQLite, plus PostgreSQL when TEST_DATABASE_URL is set)
+## test: set up and run the whole suite (SQLite, plus PostgreSQL when TEST_DATABASE_URL is set),
+## on as many processes as the machine has cores (pytest-xdist; PYTEST_ARGS="-n 0" for one)
 test: $(VENV)/.installed-dev browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --maxprocesses=8 --dist worksteal $(PYTEST_ARGS)
 
 ## bench: the benchmarks under bench/ (not part of the tests)
 bench: $(VENV)/.installed-dev

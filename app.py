@@ -1,6 +1,6 @@
 """Msaada's web application: `create_app()` wires settings, database, Redis, blueprints and CLI.
 
-gunicorn serves `app:create_app()`; the worker is `python -m escalation.worker`.
+gunicorn serves `app:create_app()`; the worker is `python -m worker` (worker.py).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from flask import Flask, Response, request
 
 from api.v1 import bp as api_v1
 from config.settings import Settings, SettingsError
-from gateway import services as services_module
-from gateway.flows import FlowError
 from dashboard import bp as dashboard
-from gateway.ops import bp as ops
+import wiring
+from gateway.conversation.flows import FlowError
 from gateway.sms.africastalking import bp as sms_africastalking
 from gateway.sms.twilio import bp as sms_twilio
 from gateway.ussd.africastalking import bp as ussd_africastalking
 from gateway.whatsapp.twilio import bp as whatsapp_twilio
+from ops import bp as ops
 from simulator import bp as simulator
 
 # Adding a channel: add its blueprint here.
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     stops start-up with one line naming it."""
     try:
         settings = settings or Settings.from_env()
-        services = services_module.build(settings, role="web")
+        services = wiring.build(settings, role="web")
     except (SettingsError, FlowError) as exc:
         print(f"msaada: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.simulator:  # `make run` only: in production /simulator is a 404
         app.register_blueprint(simulator)
 
-    from gateway.cli import register_agency_cli, register_channel_cli, register_cli, register_user_cli
+    from cli import register_agency_cli, register_channel_cli, register_cli, register_user_cli
     register_cli(app)
     register_channel_cli(app)
     register_user_cli(app)

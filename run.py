@@ -54,7 +54,7 @@ def main() -> int:
     host = "127.0.0.1" if settings.simulator else "0.0.0.0"
     web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{settings.port}", "--workers",
            env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "app:create_app()"]
-    worker = [sys.executable, "-m", "escalation.worker"]
+    worker = [sys.executable, "-m", "worker"]
     for name, command in (("web", web), ("worker", worker)):
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True, text=True, bufsize=1)

@@ -9,50 +9,16 @@ from __future__ import annotations
 
 import copy
 
-from api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, NOTE_LIMIT
-from gateway.models import CaseKind, CaseStatus, MessageStatus, Priority
-from gateway.stats import DIMENSIONS
+from api import listing
+from api.params import NOTE_LIMIT
+from api.schema import COUNTRY, INTEGER, STRING, TIME, error, nullable, obj, ok, query, ref
+from gateway.cases.stats import DIMENSIONS
+from gateway.store.models import Case, CaseKind, CaseStatus, MessageStatus, Priority
 
 
 def document() -> dict:
     """The whole document (a fresh copy: callers may change it)."""
     return copy.deepcopy(DOCUMENT)
-
-
-# --- small builders ------------------------------------------------------------------------------
-
-def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: dict) -> dict:
-    return {**schema, "type": [schema["type"], "null"]}
-
-
-def obj(properties: dict, description: str | None = None) -> dict:
-    """An object with exactly these properties, every one always present (maybe null)."""
-    schema = {"type": "object", "properties": properties, "required": list(properties),
-              "additionalProperties": False}
-    return {**schema, "description": description} if description else schema
-
-
-STRING = {"type": "string"}
-TIME = {"type": "string", "format": "date-time"}
-INTEGER = {"type": "integer"}
-COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2, e.g. SA"}
-
-
-def query(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-def error(description: str, headers: dict | None = None) -> dict:
-    answer = {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
-    return {**answer, "headers": headers} if headers else answer
-
-
-def ok(description: str, schema: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 UNAUTHORIZED = error("No bearer token, or one that is not configured (API_TOKENS). Every call but this "
@@ -71,19 +37,8 @@ REFERENCE = {
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,24}$"},
     "description": "A case reference such as KE-7F3K2, with or without KE-, in any case (ke7f3k2).",
 }
-MOMENT = {"anyOf": [TIME, {"type": "string", "format": "date"}]}
-SINCE = query("since", MOMENT, "Only what was opened at or after this time: an RFC 3339 date-time, or a "
-                               "date (its first moment in UTC).")
-UNTIL = query("until", MOMENT, "Only what was opened before this time: an RFC 3339 date-time, or a date "
-                               "(its first moment in UTC).")
-PAGING = [
-    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-          "How many rows to answer."),
-    query("cursor", {"type": "string", "maxLength": 200},
-          "Continue after the last row of a previous page: its `next_cursor`, as it came. Not with offset."),
-    query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-          "Skip this many rows (newest first). Not with cursor."),
-]
+SINCE, UNTIL = (query(f.name, f.schema, f.description)  # /stats takes the lists' time filters
+                for f in (listing.opened_since(Case), listing.opened_until(Case)))
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -221,14 +176,11 @@ SCHEMAS = {
     "Event": obj(EVENT),
     "Message": obj(MESSAGE),
     "Registration": obj(REGISTRATION),
-    "CaseList": obj({"cases": {"type": "array", "items": ref("CaseSummary")},
-                     "next_cursor": nullable({"type": "string", "description": "null on the last page"})}),
-    "RegistrationList": obj({"registrations": {"type": "array", "items": ref("Registration")},
-                             "next_cursor": nullable(STRING)}),
+    "CaseList": listing.CASES.schema(),
+    "RegistrationList": listing.REGISTRATIONS.schema(),
     "Placement": obj(PLACEMENT),
     "Association": obj(ASSOCIATION),
-    "AssociationList": obj({"associations": {"type": "array", "items": ref("Association")},
-                            "next_cursor": nullable(STRING)}),
+    "AssociationList": listing.ASSOCIATIONS.schema(),
     "StatusChange": {
         "type": "object", "required": ["status"],
         "properties": {"status": {"type": "string", "enum": ["acknowledged", "resolved"]},
@@ -269,13 +221,7 @@ DOCUMENT = {
     "paths": {
         "/cases": {"get": {
             "operationId": "listCases", "summary": "List cases, newest first",
-            "parameters": [
-                query("status", {"type": "string", "enum": [s.value for s in CaseStatus]}, "Only this status."),
-                query("kind", {"type": "string", "enum": [k.value for k in CaseKind]}, "Only this kind."),
-                query("country", COUNTRY, "Only cases in this country."),
-                query("mission", {"type": "string", "maxLength": 40}, "Only this mission's cases (its id)."),
-                query("category", {"type": "string", "maxLength": 40}, "Only this category."),
-                SINCE, UNTIL, *PAGING],
+            "parameters": listing.CASES.parameters(),
             "responses": {"200": ok("A page of cases this token may see", ref("CaseList")),
                           "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
         }},
@@ -302,18 +248,14 @@ DOCUMENT = {
         }},
         "/registrations": {"get": {
             "operationId": "listRegistrations", "summary": "Search the diaspora registry, newest first",
-            "parameters": [
-                query("q", {"type": "string", "maxLength": 120},
-                      "Part of a name or ID number, or a phone number (or 4+ of its digits)."),
-                query("country", COUNTRY, "Only people registered as working in this country."),
-                *PAGING],
+            "parameters": listing.REGISTRATIONS.parameters(),
             "responses": {"200": ok("A page of registrations", ref("RegistrationList")),
                           "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},
         }},
         "/associations": {"get": {
             "operationId": "listAssociations",
             "summary": "Diaspora associations and their contact persons, newest first",
-            "parameters": [query("country", COUNTRY, "Only associations in this country."), *PAGING],
+            "parameters": listing.ASSOCIATIONS.parameters(),
             "responses": {"200": ok("A page of associations (a mission token: those in its country)",
                                     ref("AssociationList")),
                           "400": BAD_REQUEST, "401": UNAUTHORIZED, "403": PEOPLE_ONLY},

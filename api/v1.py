@@ -14,22 +14,21 @@ timeline, the person's notices and the end of escalation are the same whichever 
 from __future__ import annotations
 
 import hmac
-import re
 
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from api import openapi, params
+from api import listing, openapi, params
 from api.params import NOTE_LIMIT, ApiError
-from gateway import audit, officers, stats
-from gateway.access import Viewer, viewer_of_token
-from gateway.cases import normalise_reference
-from gateway.diaspora import job_history
-from gateway.models import (Association, Case, CaseEvent, CaseKind, CaseStatus, OutboundMessage, Person,
-                            PersonPhone, Placement, Registration, Role)
-from gateway.phones import InvalidPhone, normalise
+from gateway.cases import officers, stats
+from gateway.cases.access import Viewer, viewer_of_token
+from gateway.cases.lifecycle import normalise_reference
+from gateway.conversation.diaspora import job_history
+from gateway.store import audit
+from gateway.store.models import (Association, Case, CaseEvent, CaseStatus, OutboundMessage, Person, Placement,
+                                  Registration, Role)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -111,24 +110,7 @@ def _audit(action: str, target: str | None, **data) -> None:
 @bp.get("/cases")
 def list_cases():
     viewer = _people_viewer()
-    params.only("status", "kind", "country", "mission", "category", "since", "until", *params.PAGING)
-    query = viewer.cases(select(Case))
-    status = params.choice("status", CaseStatus)
-    kind = params.choice("kind", CaseKind)
-    country = params.country("country")
-    mission = params.text("mission", 40)
-    category = params.text("category", 40)
-    since, until = params.moment("since"), params.moment("until")
-    page = params.page()
-    for column, value in ((Case.status, status), (Case.kind, kind), (Case.country, country),
-                          (Case.mission_id, mission), (Case.category, category)):
-        if value is not None:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(Case.created_at >= since)
-    if until is not None:
-        query = query.where(Case.created_at < until)
-    cases, cursor = _page(query, Case, page)
+    cases, cursor, _ = listing.CASES.rows(_services().db(), viewer.cases(select(Case)))
     return jsonify(cases=[_case(c) for c in cases], next_cursor=cursor)
 
 
@@ -232,39 +214,19 @@ def _who(viewer: Viewer) -> str:
 @bp.get("/registrations")
 def list_registrations():
     viewer = _people_viewer()
-    params.only("q", "country", *params.PAGING)
-    q = params.text("q", 120)
-    country = params.country("country")
-    page = params.page()
     query = select(Registration).options(selectinload(Registration.person).selectinload(Person.phones))
-    if viewer.role == Role.MISSION:
-        mission = _services().directory.mission(viewer.mission_id)
-        query = query.where(Registration.country == mission.country if mission else false())
-    if country is not None:
-        query = query.where(Registration.country == country)
-    if q is not None:
-        query = query.where(_matching(q))
-    registrations, cursor = _page(query, Registration, page)
-    _audit("search_registrations", None, q=q, country=country, found=len(registrations))
+    registrations, cursor, given = listing.REGISTRATIONS.rows(
+        _services().db(), _in_its_country(viewer, query, Registration.country))
+    _audit("search_registrations", None, q=given["q"], country=given["country"], found=len(registrations))
     return jsonify(registrations=[_registration(r) for r in registrations], next_cursor=cursor)
 
 
-def _matching(q: str):
-    """Registrations whose name or ID number contains `q`, or with a phone number `q` is or
-    is part of."""
-    like = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
-    matches = [Registration.full_name.ilike(like, escape="\\"), Registration.id_number.ilike(like, escape="\\")]
-    phones = []
-    try:
-        phones.append(PersonPhone.phone == normalise(q))
-    except InvalidPhone:
-        pass
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 4:
-        phones.append(PersonPhone.phone.contains(digits))
-    if phones:
-        matches.append(Registration.person_id.in_(select(PersonPhone.person_id).where(or_(*phones))))
-    return or_(*matches)
+def _in_its_country(viewer: Viewer, query, column):
+    """A mission token sees people and associations in its mission's country only."""
+    if viewer.role != Role.MISSION:
+        return query
+    mission = _services().directory.mission(viewer.mission_id)
+    return query.where(column == mission.country if mission else false())
 
 
 # --- associations --------------------------------------------------------------------------------
@@ -274,17 +236,9 @@ def list_associations():
     """Diaspora associations and their contact persons (personal data: no analyst token); a
     mission token sees those in its mission's country."""
     viewer = _people_viewer()
-    params.only("country", *params.PAGING)
-    country = params.country("country")
-    page = params.page()
-    query = select(Association)
-    if viewer.role == Role.MISSION:
-        mission = _services().directory.mission(viewer.mission_id)
-        query = query.where(Association.country == mission.country if mission else false())
-    if country is not None:
-        query = query.where(Association.country == country)
-    associations, cursor = _page(query, Association, page)
-    _audit("list_associations", None, country=country, found=len(associations))
+    associations, cursor, given = listing.ASSOCIATIONS.rows(
+        _services().db(), _in_its_country(viewer, select(Association), Association.country))
+    _audit("list_associations", None, country=given["country"], found=len(associations))
     return jsonify(associations=[_association(a) for a in associations], next_cursor=cursor)
 
 
@@ -319,19 +273,6 @@ def openapi_document():
 
 
 # --- shapes --------------------------------------------------------------------------------------
-
-def _page(query, model, page: params.Page) -> tuple[list, str | None]:
-    """One page of `query` newest first, and the cursor of the next page (None on the last)."""
-    if page.after is not None:
-        at, row_id = page.after
-        query = query.where(or_(model.created_at < at, and_(model.created_at == at, model.id < row_id)))
-    query = query.order_by(model.created_at.desc(), model.id.desc()).offset(page.offset).limit(page.limit + 1)
-    rows = _services().db().scalars(query).all()
-    if len(rows) <= page.limit:
-        return list(rows), None
-    rows = rows[:page.limit]
-    return rows, params.encode_cursor(rows[-1].created_at, rows[-1].id)
-
 
 def _iso(moment) -> str | None:
     return moment.isoformat() if moment is not None else None

@@ -3,7 +3,7 @@
     .venv/bin/python bench/drill.py --fault postgres|redis|kill-workers|provider-hang [--sos 480] [--rate 8]
 
 Starts what the Procfile starts — gunicorn serving `app:create_app()` with 5 workers and two
-`python -m escalation.worker` — on a fresh PostgreSQL database reached through a TCP proxy (so
+`python -m worker` — on a fresh PostgreSQL database reached through a TCP proxy (so
 that "PostgreSQL stopped" can be played without stopping the machine's server), a Redis server
 of its own, and a stand-in for Africa's Talking that records every SMS it accepts. Then it sends
 SOS by USSD over HTTP at a steady rate (each one a whole session: six requests), injects the
@@ -140,7 +140,7 @@ class Processes:
 
     def start_worker(self) -> None:
         log = open(self.tmp / f"worker{len(self.workers) + self.kills}.log", "w")
-        self.workers.append(subprocess.Popen([sys.executable, "-m", "escalation.worker"], cwd=ROOT, env=self.env,
+        self.workers.append(subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
     def kill_one(self) -> None:

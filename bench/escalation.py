@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/escalation.py [--cases 5000] [--rate 50] [--seconds 30] [--workers 2]
 
-Real parts: PostgreSQL (a fresh database, dropped at the end), Redis, `python -m escalation.worker`
+Real parts: PostgreSQL (a fresh database, dropped at the end), Redis, `python -m worker`
 processes, the official Africa's Talking SDK, and a local stand-in for AT's API in its own process
 (bench/provider.py) that records when each SMS arrives. Three measurements, in one run:
 
@@ -90,14 +90,14 @@ def run(args, tmp: Path, cleanup: list) -> int:
     load_directory(env)
     provider = start(cleanup, "provider", [sys.executable, str(ROOT / "bench" / "provider.py"), str(port)], env, tmp)
     wait_for_provider(port)
-    workers = [start(cleanup, f"worker {i}", [sys.executable, "-m", "escalation.worker"], env, tmp)
+    workers = [start(cleanup, f"worker {i}", [sys.executable, "-m", "worker"], env, tmp)
                for i in range(args.workers)]
     time.sleep(2)  # the workers register and start their schedulers
 
     from config.settings import Settings
-    from gateway import services as services_module
+    import wiring
 
-    services = services_module.build(Settings.from_env(env), role="web")
+    services = wiring.build(Settings.from_env(env), role="web")
     cities = [(m.country, city) for m in services.directory.missions for city in m.cities]
 
     say(f"baseline: {args.cases} no-op jobs through {args.workers} worker(s)")
@@ -111,7 +111,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
 
     report = {
         "started": started.isoformat(timespec="seconds"), "cores": os.cpu_count(), "workers": args.workers,
-        "worker_class": "rq.SimpleWorker (escalation.worker)", "database": database["description"],
+        "worker_class": "rq.SimpleWorker (escalation/worker.py)", "database": database["description"],
         "baseline": baseline, "burst": burst, "sustained": sustained,
         "ratio_cases_per_s_to_noop_jobs_per_s": round(burst["cases_per_s"] / baseline["jobs_per_s"], 3),
     }
@@ -175,8 +175,8 @@ def noop_jobs(services, redis_client, count: int) -> dict:
 
 
 def open_sos(services, cities, number: int):
-    from gateway.cases import NewCase, submit
-    from gateway.models import CaseKind
+    from gateway.cases.lifecycle import NewCase, submit
+    from gateway.store.models import CaseKind
 
     country, city = random.choice(cities)
     return submit(services, NewCase(kind=CaseKind.DISTRESS, category="physical_abuse",
@@ -187,7 +187,7 @@ def open_sos(services, cities, number: int):
 def expected_sms(services) -> int:
     from sqlalchemy import func, select
 
-    from gateway.models import OutboundMessage
+    from gateway.store.models import OutboundMessage
 
     count = services.db().scalar(select(func.count(OutboundMessage.id)).where(OutboundMessage.level == 1))
     services.db.remove()

@@ -178,7 +178,7 @@ def setup_database(args, tmp: Path, cleanup: list) -> dict:
     from sqlalchemy import create_engine, make_url, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from gateway.db import upgrade
+    from gateway.store.db import upgrade
 
     fallback = None
     if args.database_url:

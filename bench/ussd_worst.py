@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ussd_worst.py [--database-url URL] [--redis-url URL] [--rounds N]
 
-A USSD request replays every answer of its session (gateway/ussd/dialog.py), so its cost grows
+A USSD request replays every answer of its session (gateway/conversation/menus.py), so its cost grows
 with what the caller typed. Africa's Talking forwards whatever `text` a caller (or a forger who
 has the callback URL) builds, so this measures the requests an attacker would choose: many junk
 answers to the free-text country question (fuzzy matching), junk names until the session gives
@@ -88,7 +88,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
     database = setup_database(args, tmp, cleanup)
     from app import create_app
     from config.settings import Settings
-    from gateway import directory as directory_module
+    from gateway.reference import directory as directory_module
 
     settings = Settings.from_env({"DATABASE_URL": database["url"], "REDIS_URL": redis_url, "SECRET_KEY": "bench",
                                   "DATA_KEYS": "bench", "AT_WEBHOOK_TOKEN": TOKEN,

@@ -11,10 +11,10 @@ from sqlalchemy import false, select
 
 from dashboard import bp
 from dashboard.auth import require, services
-from gateway import audit
-from gateway.access import Viewer
-from gateway.models import Association, Role
-from gateway.places import country_name
+from gateway.cases.access import Viewer
+from gateway.reference.places import country_name
+from gateway.store import audit
+from gateway.store.models import Association, Role
 
 LIST_LIMIT = 500
 STAFF = (Role.OPERATOR, Role.MISSION, Role.ADMIN)

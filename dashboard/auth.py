@@ -27,9 +27,9 @@ from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard import bp
-from gateway import audit
-from gateway.access import Viewer
-from gateway.models import DashboardSession, Role, User, utcnow
+from gateway.cases.access import Viewer
+from gateway.store import audit
+from gateway.store.models import DashboardSession, Role, User, utcnow
 
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
 MIN_PASSWORD = 10  # characters, as `flask users create` asks

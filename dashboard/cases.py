@@ -12,13 +12,14 @@ from sqlalchemy import select
 from dashboard import bp
 from dashboard.auth import require, services
 from dashboard.queue import STAFF, time_left
-from escalation.messages import CATEGORY_LABELS, KIND_LABELS
-from gateway import audit, officers
-from gateway.cases import normalise_reference, reassign
-from gateway.diaspora import job_history
-from gateway.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, utcnow
-from gateway.notices import message_person
-from gateway.places import country_name
+from gateway.cases import officers
+from gateway.cases.lifecycle import normalise_reference, reassign
+from gateway.cases.notices import message_person
+from gateway.conversation.diaspora import job_history
+from gateway.reference.places import country_name
+from gateway.reference.wording import CATEGORY_LABELS, KIND_LABELS
+from gateway.store import audit
+from gateway.store.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, utcnow
 
 
 def visible_case(reference: str) -> Case:

@@ -22,10 +22,10 @@ from sqlalchemy import func, or_, select
 
 from dashboard import bp
 from dashboard.auth import require, services
-from escalation.messages import CATEGORY_LABELS
-from gateway.directory import fold
-from gateway.models import Case, CaseStatus, Crisis, Priority, Role, utcnow
-from gateway.places import country_name, known_places
+from gateway.reference.directory import fold
+from gateway.reference.places import country_name, known_places
+from gateway.reference.wording import CATEGORY_LABELS
+from gateway.store.models import Case, CaseStatus, Crisis, Priority, Role, utcnow
 
 PERIODS = {"1": "last 24 hours", "7": "last 7 days", "30": "last 30 days", "90": "last 90 days"}
 DEFAULT_DAYS = 7

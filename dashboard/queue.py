@@ -7,12 +7,13 @@ deadline that runs out first.
 from __future__ import annotations
 
 from flask import g, render_template, request
-from sqlalchemy import case as when, select
+from sqlalchemy import case as when
+from sqlalchemy import select
 
 from dashboard import bp
 from dashboard.auth import require, services
-from escalation.messages import CATEGORY_LABELS
-from gateway.models import Case, CaseStatus, Priority, Role, utcnow
+from gateway.reference.wording import CATEGORY_LABELS
+from gateway.store.models import Case, CaseStatus, Priority, Role, utcnow
 
 QUEUE_LIMIT = 500
 OPEN = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)

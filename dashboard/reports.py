@@ -2,7 +2,7 @@
 acknowledge per mission; CSV of the same aggregates; and the registration search.
 
 Aggregates carry no personal data, so analysts see them; a mission officer's figures cover
-their mission only (gateway.stats applies the viewer's scope).
+their mission only (gateway.cases.stats applies the viewer's scope).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from sqlalchemy import or_, select
 
 from dashboard import bp
 from dashboard.auth import require, services
-from gateway import audit, stats
-from gateway.models import Person, PersonPhone, Registration, Role, utcnow
+from gateway.cases import stats
+from gateway.store import audit
+from gateway.store.models import Person, PersonPhone, Registration, Role, utcnow
 
 REPORT_DIMENSIONS = ("country", "city", "mission", "category", "kind", "agency", "employer")
 STAFF = (Role.OPERATOR, Role.MISSION, Role.ADMIN)

@@ -12,9 +12,9 @@ import logging
 from sqlalchemy import case as when
 from sqlalchemy import func, select
 
-from escalation.gsm import fit
-from gateway.models import Case, CaseKind, Crisis, OutboundMessage, Priority, utcnow
-from gateway.places import country_name
+from gateway.reference.gsm import fit
+from gateway.reference.places import country_name
+from gateway.store.models import Case, CaseKind, Crisis, OutboundMessage, Priority, utcnow
 
 log = logging.getLogger(__name__)
 

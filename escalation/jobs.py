@@ -30,10 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from escalation.outbox import job_started, kick
+from gateway.store.outbox import job_started, kick
 from escalation.providers import SendError, send_many
 from gateway import services as services_module
-from gateway.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
+from gateway.store import spool
+from gateway.store.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 CHUNK = 64  # rows claimed at once; their sends go out in parallel
@@ -170,8 +171,6 @@ def _record_outcomes(services, rows: list[OutboundMessage], now) -> None:
     """Write what happened to the sends. They happened: when the database is away the outcomes
     are spooled and written when it is back (before the sweeper could take the rows for lost),
     and the worker goes on with other work meanwhile."""
-    from gateway import spool
-
     for attempt in (1, 2):
         try:
             with services.db.transaction() as session:
@@ -188,6 +187,7 @@ def _record_outcomes(services, rows: list[OutboundMessage], now) -> None:
             return
 
 
+@spool.handler("outcomes")
 def replay_outcomes(services, payload: dict) -> None:
     """Outcomes spooled while the database was away (see _record_outcomes)."""
     from datetime import datetime

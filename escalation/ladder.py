@@ -13,36 +13,19 @@ import logging
 
 from sqlalchemy import exists, select
 
-from escalation.gsm import fit
-from escalation.messages import alert_text
-from gateway.models import Case, CaseEvent, CaseStatus, MessageStatus, OutboundMessage, utcnow
+from gateway.reference.gsm import fit
+from gateway.reference.wording import alert_text
+from gateway.store.models import Case, CaseEvent, CaseStatus, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 CLIMBING = (CaseStatus.OPEN, CaseStatus.ESCALATED)
 BATCH = 200
 
 
-def recipients(directory, policy, level: int, mission) -> list[str]:
-    """The numbers level `level` alerts for a case served by `mission` (None: no mission)."""
-    numbers: list[str] = []
-    for group in policy.levels.get(level, ()):
-        if group == "response_centre":
-            numbers += directory.response_centre_phones
-        elif group == "response_centre_supervisor":
-            numbers += directory.supervisor_phones
-        elif group == "mission" and mission is not None:
-            numbers += mission.phones
-        elif group == "mission_escalation" and mission is not None:
-            numbers += mission.escalation_phones
-        elif group == "state_department":
-            numbers += directory.state_department_phones
-    return list(dict.fromkeys(numbers))
-
-
 def next_level(directory, policy, level: int, mission) -> int | None:
     """The first level above `level` that has someone to alert, or None at the top."""
     for candidate in range(level + 1, policy.top_level + 1):
-        if recipients(directory, policy, candidate, mission):
+        if policy.recipients(directory, candidate, mission):
             return candidate
     return None
 
@@ -69,11 +52,11 @@ def climb_overdue(services, now=None) -> list[int]:
                 kind = "escalated"
             else:  # at the top: remind it (the highest level up to here that has anyone)
                 level = next((n for n in range(min(case.escalation_level, policy.top_level), 0, -1)
-                              if recipients(directory, policy, n, mission)), 1)
+                              if policy.recipients(directory, n, mission)), 1)
                 case.escalation_repeats += 1
                 case.ack_deadline = now + policy.repeat_every(case.priority)
                 kind = "reminded"
-            phones = recipients(directory, policy, level, mission)
+            phones = policy.recipients(directory, level, mission)
             seconds = int((now - case.created_at).total_seconds())
             waited = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
             body = fit(f"NOT ACKNOWLEDGED after {waited} - level {level}. "
@@ -103,7 +86,7 @@ def hurry_failed_levels(services, now=None) -> int:
     """Cases whose current level reached nobody (every alert failed, may not have gone, or was
     suppressed) climb now, and the Response Centre is told about each whose level-1 alerts
     reached nobody: it may be the only one left to act."""
-    from escalation.outbox import dispatch
+    from gateway.store.outbox import dispatch
 
     directory, policy = services.directory, services.policy
     now = now or utcnow()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from gateway.models import Priority
+from config.settings import read_yaml
+from gateway.store.models import Priority
 
 GROUPS = ("response_centre", "response_centre_supervisor", "mission", "mission_escalation", "state_department")
 
@@ -76,6 +77,22 @@ class Policy:
     def top_level(self) -> int:
         return max(self.levels)
 
+    def recipients(self, directory, level: int, mission) -> list[str]:
+        """The numbers level `level` alerts for a case served by `mission` (None: no mission)."""
+        numbers: list[str] = []
+        for group in self.levels.get(level, ()):
+            if group == "response_centre":
+                numbers += directory.response_centre_phones
+            elif group == "response_centre_supervisor":
+                numbers += directory.supervisor_phones
+            elif group == "mission" and mission is not None:
+                numbers += mission.phones
+            elif group == "mission_escalation" and mission is not None:
+                numbers += mission.escalation_phones
+            elif group == "state_department":
+                numbers += directory.state_department_phones
+        return list(dict.fromkeys(numbers))
+
 
 def load(path: Path) -> Policy:
     """Read and check the policy file.
@@ -84,7 +101,7 @@ def load(path: Path) -> Policy:
         PolicyError: naming the first bad entry.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(path) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"cannot read {path}: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from escalation import crisis
 from escalation.jobs import deliver, expire_leases, worker_name
 from escalation.ladder import climb_overdue, hurry_failed_levels
-from escalation.outbox import dispatch
-from gateway import spool
-from gateway.models import Heartbeat, MessageStatus, OutboundMessage, utcnow
+from gateway.store.outbox import dispatch
+from gateway.store import spool
+from gateway.store.models import Heartbeat, MessageStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 500

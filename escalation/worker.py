@@ -1,4 +1,4 @@
-"""The worker process: `python -m escalation.worker` (the Procfile's `worker`).
+"""The worker's loop (worker.py, the Procfile's `worker`, starts it with the process's services).
 
 An RQ worker for delivery jobs, and the sweeper loop in a thread beside it (escalation/sweeper.py;
 one worker's sweeper leads). Jobs run in the worker's own process (RQ's SimpleWorker) instead of a
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 
 from rq import SimpleWorker
 
-from config.settings import Settings, SettingsError
 from escalation import jobs
 from escalation.sweeper import Sweeper
-from gateway import services as services_module
-from gateway.flows import FlowError
 
 log = logging.getLogger("escalation.worker")
 
@@ -37,18 +33,6 @@ class MsaadaWorker(SimpleWorker):
     def request_stop(self, signum, frame):
         jobs.STOPPING.set()
         super().request_stop(signum, frame)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    burst = "--burst" in args
-    try:
-        services = services_module.build(Settings.from_env(), role="worker")
-    except (SettingsError, FlowError) as exc:
-        print(f"msaada worker: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run(services, burst)
 
 
 def run(services, burst: bool = False) -> int:
@@ -83,7 +67,3 @@ def run(services, burst: bool = False) -> int:
         sweeper.join(timeout=15)
     log.info("worker stopped")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,23 +1,26 @@
-"""Everything a request or a job needs, built once per process from the settings."""
+"""Everything a request or a job needs, built once per process (by wiring.py).
+
+The parts are typed here but not imported: every module may take the services it is handed
+without depending on how they were made.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import redis
 from rq import Queue
 
-from config.settings import Settings, SettingsError
-from escalation import policy as policy_module
-from escalation.providers import Providers
-from gateway import directory as directory_module
-from gateway.db import Database
-from gateway.directory import Directory
-from gateway.engine import Engine
-from gateway.flows import FlowError, check_flows, load_flows
-from gateway.texts import Texts
+from config.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.conversation.engine import Engine
+    from gateway.conversation.texts import Texts
+    from gateway.reference.directory import Directory
+    from gateway.store.db import Database
 
 QUEUE_NAME = "msaada"
 
@@ -27,10 +30,10 @@ class Services:
     settings: Settings
     db: Database
     directory: Directory
-    policy: policy_module.Policy
+    policy: Any  # escalation.policy.Policy (gateway/ never imports escalation/)
     texts: Texts
     engine: Engine
-    providers: Providers
+    providers: Any  # escalation.providers.Providers
     role: str = "web"
 
     @cached_property
@@ -41,7 +44,7 @@ class Services:
     @cached_property
     def throttle(self):
         """Limits on abuse, counted in this Redis."""
-        from gateway.throttle import Throttle
+        from gateway.store.throttle import Throttle  # only processes that count limits load it
 
         return Throttle(self.redis, self.settings)
 
@@ -53,38 +56,8 @@ class Services:
 _current: Services | None = None
 
 
-def build(settings: Settings, *, role: str = "web") -> Services:
-    """Wire settings, database, Redis, directory, policy, flows and providers together.
-
-    Args:
-        role: "web" gives Redis short timeouts, so that a webhook answers even when Redis is
-            down; "worker" waits as long as RQ's blocking reads need.
-    """
-    from gateway.actions import REGISTRY  # actions use the services; import late
-
-    global _current
-    try:
-        directory = directory_module.load(settings.directory_file)
-    except directory_module.DirectoryError as exc:
-        raise SettingsError(f"DIRECTORY_FILE: {exc}") from None
-    try:
-        policy = policy_module.load(settings.escalation_policy_file)
-    except policy_module.PolicyError as exc:
-        raise SettingsError(f"ESCALATION_POLICY_FILE: {exc}") from None
-    texts = Texts.load()
-    engine = Engine(load_flows(), texts, REGISTRY)
-    problems = check_flows(engine.flows, actions=REGISTRY.actions, validators=REGISTRY.validators,
-                           sources=REGISTRY.sources, guards=REGISTRY.guards) + texts.problems()
-    if problems:
-        raise FlowError(f"{len(problems)} problem(s) in the flows, first: {problems[0]}")
-    services = Services(settings=settings, db=Database(settings.database_url), directory=directory,
-                        policy=policy, texts=texts, engine=engine, providers=Providers(settings), role=role)
-    _current = services
-    return services
-
-
 def current() -> Services:
-    """The services of this process (set by the app factory or the worker)."""
+    """The services of this process (set by wiring.build)."""
     if _current is None:
         raise RuntimeError("Msaada services are not built in this process")
     return _current

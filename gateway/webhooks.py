@@ -10,7 +10,7 @@ from flask import Response, current_app, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
-from gateway.phones import InvalidPhone, normalise
+from gateway.reference.phones import InvalidPhone, normalise
 
 
 class BadRequest(ValueError):

@@ -5,7 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine
 
-from gateway.models import Base
+from gateway.store.models import Base
 
 config = context.config
 if config.config_file_name and not config.attributes.get("connection"):

@@ -1,7 +1,7 @@
 """/simulator: a phone on screen, for trying Msaada without a provider account.
 
 The page dials USSD and chats by SMS or WhatsApp. Its JSON endpoints build the request the
-provider would send (gateway/simulate.py) and hand it to the real webhook of this same app, so
+provider would send (simulator/forms.py) and hand it to the real webhook of this same app, so
 the whole path runs: token and signature checks, the engine, cases, the outbox, the worker.
 Replies that Africa's Talking would deliver later come from the outbox, which the page polls.
 
@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
-from gateway import simulate
-from gateway.ussd import dialog
-from gateway.models import Case, OutboundMessage
-from gateway.phones import InvalidPhone, normalise
+from gateway.conversation import menus
+from gateway.reference.phones import InvalidPhone, normalise
+from gateway.store.models import Case, OutboundMessage
+from simulator import forms
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -77,7 +77,7 @@ def only_this_machine():
 @bp.get("/", strict_slashes=False)
 def page():
     return render_template("simulator/index.html", numbers=directory_numbers(services().directory),
-                           service_code=simulate.SERVICE_CODE,
+                           service_code=forms.SERVICE_CODE,
                            whatsapp_ready=bool(services().settings.twilio_auth_token))
 
 
@@ -89,14 +89,14 @@ def ussd():
     inputs (every answer so far). An END screen also sends AT's end-of-session notice."""
     body = json_body()
     phone = phone_of(body)
-    session_id = session_id_of(body) or simulate.new_id("ATUid_sim_")
+    session_id = session_id_of(body) or forms.new_id("ATUid_sim_")
     text = ussd_text(body)
-    form = simulate.ussd_form(session_id, phone, text)
-    _, answer = call(simulate.at_path("/ussd/africastalking", services().settings.at_webhook_token), form)
+    form = forms.ussd_form(session_id, phone, text)
+    _, answer = call(forms.at_path("/ussd/africastalking", services().settings.at_webhook_token), form)
     end = answer.startswith("END ")
     if end:
-        event = simulate.ussd_event_form(session_id, phone, text, "Success", answer)
-        call(simulate.at_path("/ussd/africastalking/events", services().settings.at_webhook_token), event)
+        event = forms.ussd_event_form(session_id, phone, text, "Success", answer)
+        call(forms.at_path("/ussd/africastalking/events", services().settings.at_webhook_token), event)
     return jsonify(session_id=session_id, text=text, response=answer, screen=answer[4:], end=end,
                    reference=reference_in(answer), request={"path": "/ussd/africastalking", "form": form})
 
@@ -114,9 +114,9 @@ def ussd_end():
     if status not in ("Incomplete", "Failed", "Success"):
         raise Refused("status: must be Incomplete, Failed or Success")
     text = ussd_text(body)
-    form = simulate.ussd_event_form(session_id, phone, text, status, str(body.get("last_screen") or "")[:200])
-    call(simulate.at_path("/ussd/africastalking/events", services().settings.at_webhook_token), form)
-    key = dialog.source_key(services(), session_id, phone)
+    form = forms.ussd_event_form(session_id, phone, text, status, str(body.get("last_screen") or "")[:200])
+    call(forms.at_path("/ussd/africastalking/events", services().settings.at_webhook_token), form)
+    key = menus.source_key(services(), session_id, phone)
     reference = services().db().scalar(select(Case.reference).where(Case.source_key == key))
     return jsonify(ended=True, reference=reference, request={"path": "/ussd/africastalking/events", "form": form})
 
@@ -128,8 +128,8 @@ def sms():
     body = json_body()
     phone = phone_of(body)
     text = text_of(body, required=True)
-    form = simulate.at_sms_form(phone, text)
-    call(simulate.at_path("/sms/africastalking", services().settings.at_webhook_token), form)
+    form = forms.at_sms_form(phone, text)
+    call(forms.at_path("/sms/africastalking", services().settings.at_webhook_token), form)
     return jsonify(sent=True, request={"path": "/sms/africastalking", "form": form})
 
 
@@ -146,10 +146,10 @@ def whatsapp():
         # The webhook rightly refuses unsigned requests, and we can only sign with the server's token.
         raise Refused("WhatsApp needs TWILIO_AUTH_TOKEN: the webhook accepts only requests signed with it", 503)
     profile = str(body.get("profile_name") or "Simulator")[:60]
-    form = simulate.whatsapp_form(phone, text, latitude, longitude, profile_name=profile)
+    form = forms.whatsapp_form(phone, text, latitude, longitude, profile_name=profile)
     path = "/whatsapp/twilio"
     base = services().settings.public_base_url or LOCAL_BASE
-    signature = simulate.twilio_signature(token, base + path, form)
+    signature = forms.twilio_signature(token, base + path, form)
     _, answer = call(path, form, headers={"X-Twilio-Signature": signature})
     reply = twiml_message(answer)
     return jsonify(reply=reply, reference=reference_in(reply or ""), request={"path": path, "form": form})
@@ -238,12 +238,12 @@ def session_id_of(body: dict) -> str | None:
 
 def ussd_text(body: dict) -> str:
     """AT's `text`: the answers already in the dialled code, then each answer typed, joined by '*'."""
-    code = body.get("code") or simulate.SERVICE_CODE
+    code = body.get("code") or forms.SERVICE_CODE
     if not isinstance(code, str) or not DIAL_CODE.match(code):
         raise Refused("code: dial a USSD code like *384*1#")
-    base = simulate.SERVICE_CODE.removesuffix("#")
-    if code != simulate.SERVICE_CODE and not code.startswith(base + "*"):
-        raise Refused(f"code: Msaada answers on {simulate.SERVICE_CODE}")
+    base = forms.SERVICE_CODE.removesuffix("#")
+    if code != forms.SERVICE_CODE and not code.startswith(base + "*"):
+        raise Refused(f"code: Msaada answers on {forms.SERVICE_CODE}")
     inputs = body.get("inputs") or []
     if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
         raise Refused("inputs: must be a list of strings")

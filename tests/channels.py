@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from gateway.models import OutboundMessage
+from gateway.store.models import OutboundMessage
 
 TWILIO_TOKEN = "test-twilio-auth-token"
 AT_TOKEN = "test-at-callback-token-5f2c"  # AT_WEBHOOK_TOKEN of the tests' apps
@@ -32,7 +32,7 @@ CODE = "<the code just sent>"  # typed as an answer: replaced by the newest one-
 
 
 def sent_code(services) -> str:
-    """The newest one-time code sent (gateway.people.claim), read from the outbox as the phone
+    """The newest one-time code sent (gateway.people.identity.claim), read from the outbox as the phone
     it was sent to would read it."""
     body = services.db().scalar(select(OutboundMessage.body).where(OutboundMessage.purpose == "code")
                                 .order_by(OutboundMessage.id.desc()).limit(1))
@@ -50,7 +50,7 @@ def give_pin(services, *phones: str) -> None:
     made once: scrypt is slow on purpose)."""
     from werkzeug.security import generate_password_hash
 
-    from gateway.models import OfficerPin
+    from gateway.store.models import OfficerPin
 
     _pin_hash[:] = _pin_hash or [generate_password_hash(OFFICER_PIN)]
     with services.db.transaction() as session:

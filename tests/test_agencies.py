@@ -11,15 +11,17 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import CONFIG_DIR
-from gateway import agencies
-from gateway.diaspora import NAME_SHOWN
-from gateway.engine import Screen
-from gateway.models import Agency, AgencyStatus
-from gateway.ussd.render import LIMIT, pages
+from gateway.conversation.diaspora import NAME_SHOWN
+from gateway.conversation.engine import Screen
+from gateway.conversation.screens import LIMIT, pages
+from gateway.people import agencies
+from gateway.store.models import Agency, AgencyStatus
 from tests.channels import Chat
 from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, shows
 from tests.test_chat_journeys import speak as speak_chat
 from tests.test_ussd_journeys import speak as speak_ussd
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 SAMPLE = CONFIG_DIR / "agencies-sample.csv"
 AGENCY_MENU = ["5", "2"]  # main menu 5 (More services), then 2 (Check a recruitment agency)

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from api import openapi
 from app import create_app
 from config.settings import Settings
-from gateway.models import AuditEntry, Case, CaseEvent, CaseStatus, utcnow
+from gateway.store.models import AuditEntry, Case, CaseEvent, CaseStatus, utcnow
 from tests.test_ussd_journeys import REGISTRATION
 
 OPERATOR = "operator-token-0123456789"

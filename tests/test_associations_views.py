@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.models import AuditEntry, Association, Case, CaseKind, Placement, Role, utcnow
+from gateway.store.models import Association, AuditEntry, Case, CaseKind, Placement, Role, utcnow
 from tests.test_api import ANALYST, DUBAI, OPERATOR, RIYADH, conforms, get
 from tests.test_dashboard import raise_case, register, signed_in, table
 from tests.test_services_flows import ASSOCIATION, FAMILY
@@ -181,7 +181,7 @@ def test_reports_by_agency_count_a_complaint_under_the_agency_it_names(app, serv
     raise_case(services, phone="+254712000001", person_id=person)
     raise_case(services, phone="+254712000001", person_id=person, kind=CaseKind.AGENCY_COMPLAINT,
                category="fees_charged")
-    with services.db.transaction() as session:  # the agency as gateway.complaints records it
+    with services.db.transaction() as session:  # the agency as gateway.conversation.complaints records it
         complaint = session.scalar(select(Case).where(Case.kind == CaseKind.AGENCY_COMPLAINT))
         complaint.details = {"agency_key": "RA/2020/001", "agency_name": "Al Noor Recruitment",
                              "licence_number": "RA/2020/001"}

@@ -23,9 +23,12 @@ import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec err
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from gateway.cases import NewCase, submit
-from gateway.models import Case, CaseEvent, CaseKind, InboundMessage, MessageStatus, OutboundMessage, utcnow
-from tests.channels import AT_TOKEN as TESTS_AT_TOKEN, BASE, TWILIO_TOKEN, twiml_text
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, MessageStatus, OutboundMessage, utcnow
+from tests.channels import AT_TOKEN as TESTS_AT_TOKEN
+from tests.channels import BASE, TWILIO_TOKEN, twiml_text
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "requests"
 PUBLIC = "https://msaada.example.org"

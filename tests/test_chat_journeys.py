@@ -18,9 +18,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from gateway.models import (Case, CaseEvent, CaseStatus, Draft, InboundMessage, OutboundMessage, Person,
-                            PersonPhone, Registration)
+from gateway.store.models import (Case, CaseEvent, CaseStatus, Draft, InboundMessage, OutboundMessage, Person,
+                                  PersonPhone, Registration)
 from tests.channels import CODE, OFFICER_PIN, Chat, give_pin
+from tests.rows import fresh, the_case
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 TRANSPORTS = [("whatsapp", "twilio"), ("sms", "twilio"), ("sms", "africastalking")]
 TRANSPORT_IDS = ["whatsapp", "sms-twilio", "sms-africastalking"]
@@ -98,17 +101,6 @@ def walk(services, chat: Chat, lang: str, steps) -> list[str]:
             raise AssertionError(f"step {i} ({message!r}): {exc}") from None
         replies.append(reply)
     return replies
-
-
-def db(services):
-    services.db.remove()
-    return services.db()
-
-
-def the_case(services) -> Case:
-    cases = db(services).scalars(select(Case)).all()
-    assert len(cases) == 1, [c.reference for c in cases]
-    return cases[0]
 
 
 # --- the journeys --------------------------------------------------------------------------------
@@ -191,13 +183,13 @@ def test_sos_via_the_menu_opens_the_case_at_the_end(client, services, lang, tran
     chat = person(client, services, transport)
     speak(services, chat, lang)
     replies = walk(services, chat, lang, SOS_MENU_JEDDAH[:-1])
-    assert db(services).scalar(select(func.count(Case.id))) == 0
+    assert fresh(services).scalar(select(func.count(Case.id))) == 0
     done = chat.send("1")
     case = the_case(services)
     assert done == services.texts.get(lang, "sos.done", reference=case.reference, mission="Consulate of Kenya, Jeddah")
     assert (case.category, case.country, case.city, case.mission_id) == ("physical_abuse", "SA", "Jeddah", "sa-jeddah")
     assert (case.channel, case.phone, case.discreet, case.status) == (transport[0], PHONE, False, CaseStatus.OPEN)
-    alerted = set(db(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
+    alerted = set(fresh(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
     assert alerted == {CENTRE, JEDDAH}
     assert len(replies) == 5 and services.redis.get(chat_key(chat)) is None  # the conversation ended
 
@@ -213,8 +205,8 @@ def test_sos_keyword_opens_the_case_at_once_and_the_questions_complete_it(client
     assert first.startswith(services.texts.get(lang, "chat.sos_opened", reference=case.reference))
     assert (case.description, case.category, case.status) == (DESCRIPTION[lang], "other", CaseStatus.OPEN)
     assert (case.channel, case.phone, case.country) == (transport[0], PHONE, None)
-    assert db(services).scalar(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")) == CENTRE
-    inbound = db(services).scalar(select(InboundMessage).where(InboundMessage.case_id == case.id))
+    assert fresh(services).scalar(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")) == CENTRE
+    inbound = fresh(services).scalar(select(InboundMessage).where(InboundMessage.case_id == case.id))
     assert inbound is not None and inbound.reply == first
 
     replies = walk(services, chat, lang, SOS_KEYWORD[1:])
@@ -223,9 +215,9 @@ def test_sos_keyword_opens_the_case_at_once_and_the_questions_complete_it(client
                                              mission="Consulate of Kenya, Jeddah")
     assert (case.category, case.country, case.city, case.mission_id) == ("physical_abuse", "SA", "Jeddah", "sa-jeddah")
     assert (case.discreet, case.description) == (False, DESCRIPTION[lang])
-    alerted = set(db(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
+    alerted = set(fresh(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
     assert alerted == {CENTRE, JEDDAH}
-    kinds = [e.kind for e in db(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+    kinds = [e.kind for e in fresh(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                                    .order_by(CaseEvent.id))]
     assert kinds[0] == "opened" and "updated" in kinds
 
@@ -248,7 +240,7 @@ def test_registration_is_stored_with_the_other_phone(client, services, transport
     replies = walk(services, chat, "en", REGISTRATION)
     done = services.engine.text_key("register.done", transport[0])
     assert replies[-1] == services.texts.get("en", done, name="Achieng")
-    session = db(services)
+    session = fresh(services)
     reg = session.scalar(select(Registration))
     assert (reg.full_name, reg.id_number, reg.country, reg.city) == ("Achieng Otieno", "A1234567", "SA", "Riyadh")
     assert (reg.employer_name, reg.employer_phone, reg.job_type) == ("Abdullah Al Saud", "+966551234567", "domestic")
@@ -280,7 +272,7 @@ def test_the_language_chosen_is_remembered(client, services, transport):
     chat = person(client, services, transport)
     walk(services, chat, "en", [("Hello", "main.menu"), ("4", "language.choose")])
     walk(services, chat, "sw", [("2", "main.menu")])
-    assert db(services).scalar(select(Person.language).join(PersonPhone).where(PersonPhone.phone == PHONE)) == "sw"
+    assert fresh(services).scalar(select(Person.language).join(PersonPhone).where(PersonPhone.phone == PHONE)) == "sw"
     expire(services, chat)
     shows(services, chat, "sw", chat.send("Habari"), "main.menu")
 
@@ -306,7 +298,7 @@ def test_a_half_done_registration_resumes_after_the_session_expires(client, serv
     expire(services, chat)
     walk(services, chat, lang, [("Hello", "main.resume"), ("1", "register.city")])
     walk(services, chat, lang, REGISTRATION[5:12] + [("0", "register.consent"), ("1", "register.done")])
-    reg = db(services).scalar(select(Registration))
+    reg = fresh(services).scalar(select(Registration))
     assert (reg.full_name, reg.id_number, reg.country, reg.city) == ("Achieng Otieno", "A1234567", "AE", "Abu Dhabi")
 
 
@@ -327,7 +319,7 @@ def test_an_expired_sos_conversation_leaves_the_case_open_for_follow_ups(client,
     reply = chat.send("I am locked in the kitchen")
     case = the_case(services)
     assert reply == services.texts.get("en", "chat.added", reference=case.reference)
-    events = db(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+    events = fresh(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
                                                            CaseEvent.kind == "message_in")).all()
     assert [(e.text, e.channel, e.actor) for e in events] == [("I am locked in the kitchen", transport[0], PHONE)]
 
@@ -393,7 +385,7 @@ def test_keywords_interrupt_any_flow_at_any_point(client, services, spelling, po
     if then == "Hello" or spelling in ("LANG", "Lugha"):
         lang = "en"  # a new conversation in the number's language, or English chosen
     walk(services, chat, lang, [(then, next_shown)])
-    opened = db(services).scalar(select(func.count(Case.id)))
+    opened = fresh(services).scalar(select(func.count(Case.id)))
     assert opened == (1 if "sos.category" in shown else 0)
 
 
@@ -418,7 +410,7 @@ def test_a_next_of_kin_named_saida_is_a_name_not_an_sos(client, services, transp
     chat = person(client, services, transport)
     walk(services, chat, "en", REGISTRATION[:10])
     walk(services, chat, "en", [("Saida Wanjiru", "register.next_of_kin_phone")])
-    assert db(services).scalar(select(func.count(Case.id))) == 0
+    assert fresh(services).scalar(select(func.count(Case.id))) == 0
 
 
 STRANGER_KEYWORDS = [
@@ -472,7 +464,7 @@ def test_status_lists_only_the_persons_own_cases(client, services, transport):
     mine = the_case(services).reference
     other = person(client, services, transport, phone="+966512345678")
     walk(services, other, "en", SOS_KEYWORD)
-    theirs = db(services).scalar(select(Case.reference).where(Case.phone == "+966512345678"))
+    theirs = fresh(services).scalar(select(Case.reference).where(Case.phone == "+966512345678"))
 
     listed = chat.send("STATUS")
     assert listed == services.texts.get("en", "check_case.list",
@@ -488,7 +480,7 @@ def test_status_lists_only_the_persons_own_cases(client, services, transport):
 # --- STOP / START -------------------------------------------------------------------------------
 
 def opted_out(services, phone):
-    return db(services).scalar(select(PersonPhone.opted_out_at).where(PersonPhone.phone == phone))
+    return fresh(services).scalar(select(PersonPhone.opted_out_at).where(PersonPhone.phone == phone))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
@@ -513,7 +505,7 @@ def test_stop_never_stops_a_distress_case_or_its_updates(client, services, trans
     give_pin(services, CENTRE)
     assert "the person is being told" in officer.send(f"ACK {case.reference}")
     assert "closed" in officer.send(f"RESOLVE {case.reference} {OFFICER_PIN} back with her family")
-    notices = db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "notice")
+    notices = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "notice")
                                    .order_by(OutboundMessage.id)).all()
     assert [n.recipient for n in notices] == [PHONE, PHONE]
     assert notices[0].body == services.texts.get("en", "notice.acknowledged", reference=case.reference,
@@ -547,7 +539,7 @@ def test_one_person_across_ussd_and_whatsapp(dial, client, services):
     whatsapp = Chat(client, services, channel="whatsapp", phone=PHONE)
     reply = whatsapp.send("They took my phone, this is my friend's WhatsApp")
     assert reply == texts.get("en", "chat.added", reference=case.reference)
-    event = db(services).scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "message_in"))
+    event = fresh(services).scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "message_in"))
     assert (event.channel, event.actor, event.text) == ("whatsapp", PHONE,
                                                         "They took my phone, this is my friend's WhatsApp")
     assert whatsapp.send("STATUS") == texts.get("en", "check_case.list",
@@ -570,9 +562,9 @@ def test_a_location_pin_answers_which_country_and_city(client, services, lang, s
     assert done == services.texts.get(lang, "sos.done", reference=case.reference, mission="Consulate of Kenya, Dubai")
     assert (case.country, case.city, case.mission_id, case.category) == ("AE", "Dubai", "ae-dubai", "sexual_abuse")
     assert (case.latitude, case.longitude) == (pytest.approx(25.1972), pytest.approx(55.2744))
-    alerted = set(db(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
+    alerted = set(fresh(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
     assert alerted == {CENTRE, DUBAI}
-    stored = db(services).scalar(select(InboundMessage).where(InboundMessage.text == ""))
+    stored = fresh(services).scalar(select(InboundMessage).where(InboundMessage.text == ""))
     assert stored.data["latitude"] == pytest.approx(25.1972) and stored.data["address"] == "Downtown Dubai"
 
 
@@ -591,7 +583,7 @@ def test_a_follow_up_with_an_open_case_and_no_flow_lands_on_the_timeline(client,
                "location": dict(JEDDAH_PIN), "text": {"text": "She is shouting again"}}[kind]
     reply = chat.send(**message)
     assert reply == services.texts.get("en", "chat.added", reference=case.reference)
-    events = db(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+    events = fresh(services).scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
                                                            CaseEvent.kind == "message_in")).all()
     assert len(events) == 1
     event = events[0]
@@ -606,7 +598,7 @@ def test_a_follow_up_with_an_open_case_and_no_flow_lands_on_the_timeline(client,
             pytest.approx(21.5433), pytest.approx(39.1728), "Jeddah", "sa-jeddah")
     if kind == "text":
         assert event.text == "She is shouting again"
-    assert db(services).scalar(select(func.count(Case.id))) == 1
+    assert fresh(services).scalar(select(func.count(Case.id))) == 1
 
 
 def test_a_photo_during_the_sos_questions_lands_on_the_case_and_the_question_comes_again(client, services):
@@ -615,7 +607,7 @@ def test_a_photo_during_the_sos_questions_lands_on_the_case_and_the_question_com
     case = the_case(services)
     reply = chat.send(**PHOTO)
     shows(services, chat, "en", reply, "chat.added", "sos.category")
-    event = db(services).scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "message_in"))
+    event = fresh(services).scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "message_in"))
     assert event.data["media"][0]["type"] == "image/jpeg"
     walk(services, chat, "en", SOS_KEYWORD[1:])
 
@@ -623,7 +615,7 @@ def test_a_photo_during_the_sos_questions_lands_on_the_case_and_the_question_com
 def test_a_whatsapp_message_is_stored_with_its_reply(client, services):
     chat = Chat(client, services, channel="whatsapp")
     reply = chat.send("Hello")
-    stored = db(services).scalar(select(InboundMessage))
+    stored = fresh(services).scalar(select(InboundMessage))
     assert (stored.channel, stored.phone, stored.text, stored.reply) == ("whatsapp", PHONE, "Hello", reply)
     assert stored.data.get("profile_name") == "Amina" and stored.handled_at is not None
     assert stored.received_at is not None and stored.received_at <= stored.handled_at + timedelta(seconds=1)

@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.models import Case, CaseKind, MessageStatus, OutboundMessage, Priority
+from gateway.store.models import Case, CaseKind, MessageStatus, OutboundMessage, Priority
 from tests.channels import Chat
+from tests.rows import fresh
 from tests.test_agencies import SAMPLE, import_file
 from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, walk
 from tests.test_chat_journeys import speak as speak_chat
-from tests.test_services_flows import db, ussd_journey
+from tests.test_services_flows import ussd_journey
 from tests.test_ussd_journeys import REGISTRATION, Journey, run
 from tests.test_ussd_journeys import speak as speak_ussd
 
@@ -43,7 +44,7 @@ def complaint_by(dial, phone: str, steps=REVOKED) -> None:
 
 
 def agency_alerts(services) -> list[OutboundMessage]:
-    return db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "agency_alert")).all()
+    return fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "agency_alert")).all()
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -55,7 +56,7 @@ def test_ussd_journey(dial, listed, lang, steps):
 
 def test_a_complaint_is_a_case_naming_the_agency(dial, listed, run_worker):
     _, screens = run(dial, listed, ussd_journey("complaint", REVOKED), "en")
-    case = db(listed).scalar(select(Case))
+    case = fresh(listed).scalar(select(Case))
     assert (case.kind, case.category, case.priority, case.mission_id) == (
         CaseKind.AGENCY_COMPLAINT, "agency_fees", Priority.NORMAL, "sa-riyadh")
     assert case.details == {"agency_key": "RA/2018/0456", "agency_name": "Sunrise Recruitment Agency",
@@ -65,14 +66,14 @@ def test_a_complaint_is_a_case_naming_the_agency(dial, listed, run_worker):
     assert screens[-1] == "END " + listed.texts.get("en", "complaint.done", reference=case.reference,
                                                     mission="Embassy of Kenya, Riyadh")
     run_worker()
-    alerts = db(listed).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).all()
+    alerts = fresh(listed).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).all()
     assert sorted(m.recipient for m in alerts) == [CENTRE, RIYADH]
     assert alerts[0].body.startswith(f"AGENCY COMPLAINT {case.reference} NORMAL: agency charged fees")
 
 
 def test_an_agency_not_in_the_list_is_named_as_typed(dial, listed):
     run(dial, listed, ussd_journey("complaint", UNLISTED), "en")
-    case = db(listed).scalar(select(Case))
+    case = fresh(listed).scalar(select(Case))
     assert (case.details["agency_key"], case.details["licence_number"]) == ("name:fly by night agency", None)
     assert (case.country, case.city, case.mission_id) == ("KE", "Nairobi", None)
 
@@ -83,7 +84,7 @@ def test_a_registered_worker_is_not_asked_where_they_are(dial, listed):
     session.start("5*7*RA/2018/0456")
     assert listed.texts.get("en", "complaint.details") in session.send("4")
     assert session.send("0").startswith("END ")
-    case = db(listed).scalar(select(Case))
+    case = fresh(listed).scalar(select(Case))
     assert (case.category, case.city, case.person_id is not None) == ("passport_withheld", "Riyadh", True)
 
 
@@ -97,7 +98,7 @@ def test_several_complaints_about_one_agency_alert_the_regulator_once(dial, list
     assert alert.recipient == REGULATOR
     assert alert.body.startswith("AGENCY ALERT Sunrise Recruitment Agency (RA/2018/0456): 3 complaints in the "
                                  "last 7 days")
-    references = db(listed).scalars(select(Case.reference).where(Case.details["agency_key"].as_string()
+    references = fresh(listed).scalars(select(Case.reference).where(Case.details["agency_key"].as_string()
                                                                   == "RA/2018/0456")).all()
     assert all(reference in alert.body for reference in references)
     complaint_by(dial, "+254711000005")  # a fourth: the regulator already knows
@@ -126,7 +127,7 @@ def test_chat_journey(client, listed, lang, transport):
     chat = Chat(client, listed, channel=channel, provider=provider, phone="+254722000001")
     speak_chat(listed, chat, lang)
     walk(listed, chat, lang, [("Hello", "main.menu")] + REVOKED)
-    case = db(listed).scalar(select(Case))
+    case = fresh(listed).scalar(select(Case))
     assert (case.kind, case.channel, case.details["agency_key"]) == (CaseKind.AGENCY_COMPLAINT, channel, "RA/2018/0456")
 
 

@@ -3,7 +3,7 @@ every POST, the queue's order and filters, who may see and do what, acting on a 
 domain functions as the officers' SMS commands, so the ladder stops), messaging the person,
 reassigning, reports and their CSV, the registration search, and the audit trail.
 
-Real app, database and Redis; cases are opened as a webhook opens them (gateway.cases.submit),
+Real app, database and Redis; cases are opened as a webhook opens them (gateway.cases.lifecycle.submit),
 users are rows as the CLI writes them, and nothing of ours is mocked.
 """
 
@@ -24,10 +24,11 @@ from sqlalchemy import select, update
 from config.settings import DEFAULT_LIMITS
 from dashboard.auth import hash_password
 from escalation.sweeper import sweep_once
-from gateway.cases import NewCase, submit
-from gateway.models import (AuditEntry, Case, CaseEvent, CaseKind, CaseStatus, OutboundMessage, Person,
-                            PersonPhone, Registration, Role, User, utcnow)
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import (AuditEntry, Case, CaseKind, CaseStatus, Person,
+                                  PersonPhone, Registration, Role, User, utcnow)
 from tests.channels import Chat
+from tests.rows import events, outbox, read
 
 PASSWORD = "correct horse battery staple"
 CENTRE, SUPERVISOR = "+254700000100", "+254700000101"
@@ -81,29 +82,9 @@ def register(services, name: str, id_number: str, country: str, city: str, phone
     return person_id
 
 
-def read(services, statement) -> list:
-    """Rows as the database holds them now (a fresh session, closed again)."""
-    services.db.remove()
-    try:
-        return list(services.db().scalars(statement).all())
-    finally:
-        services.db.remove()
-
-
 def fetch(services, case_id: int) -> Case:
     (case,) = read(services, select(Case).where(Case.id == case_id))
     return case
-
-
-def events(services, case_id: int) -> list[CaseEvent]:
-    return read(services, select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))
-
-
-def outbox(services, case_id: int, purpose: str | None = None) -> list[OutboundMessage]:
-    query = select(OutboundMessage).where(OutboundMessage.case_id == case_id).order_by(OutboundMessage.id)
-    if purpose:
-        query = query.where(OutboundMessage.purpose == purpose)
-    return read(services, query)
 
 
 def audit(services, actor: str | None = None) -> list[tuple[str, str, str | None]]:

@@ -16,9 +16,11 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 
-from gateway.models import AuditEntry, Case, DashboardSession, InboundMessage, Role, User, utcnow
+from gateway.store.models import AuditEntry, Case, DashboardSession, InboundMessage, Role, User, utcnow
 from tests.channels import at_url
 from tests.test_dashboard import PASSWORD, add_user, audit, location, login, raise_case, read, token
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 A, B = "203.0.113.7", "198.51.100.23"  # the attacker's address, and anyone else's
 NEW_PASSWORD = "a much longer new passphrase"

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import ROOT
-from escalation import gsm
 from escalation.jobs import deliver
-from escalation.matching import match_mission
-from escalation.messages import alert_text
 from escalation.sweeper import requeue_pending
-from gateway import directory as directory_module
-from gateway.models import Case, CaseKind, CaseStatus, MessageStatus, OutboundMessage, Priority
+from gateway.reference import directory as directory_module
+from gateway.reference import gsm
+from gateway.reference.matching import match_mission
+from gateway.reference.wording import alert_text
+from gateway.store.models import Case, CaseKind, CaseStatus, MessageStatus, OutboundMessage, Priority
 from tests.conftest import RedisServer
 from tests.fakes.africastalking import FakeAfricasTalking
 

@@ -1,5 +1,5 @@
 """The flows and texts as shipped are sound, broken flows are reported, and every USSD screen
-fits 182 characters in English and Kiswahili (long menus paged by gateway.ussd.render)."""
+fits 182 characters in English and Kiswahili (long menus paged by gateway.conversation.screens)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from config.settings import CONFIG_DIR
-from gateway import directory as directory_module
-from gateway.actions import REGISTRY
-from gateway.engine import Context, Conversation, Screen
-from gateway.flows import FlowError, check_flows, load_flows
-from gateway.texts import LANGUAGES, Texts
-from gateway.ussd.render import LIMIT, pages
+from gateway.conversation.engine import Context, Conversation, Screen
+from gateway.conversation.flows import FlowError, check_flows, load_flows
+from gateway.conversation.registry import REGISTRY
+from gateway.conversation.screens import LIMIT, pages
+from gateway.conversation.texts import LANGUAGES, Texts
+from gateway.reference import directory as directory_module
 
 TEXTS = Texts.load()
 FLOWS = load_flows()

@@ -1,4 +1,4 @@
-"""gateway.keywords.parse: the words that interrupt any chat flow, in English and Kiswahili,
+"""gateway.conversation.keywords.parse: the words that interrupt any chat flow, in English and Kiswahili,
 forgiving of case, punctuation and one slip of the finger on longer words, and the ordinary
 words (names, places, answers to questions) that must be left alone."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.keywords import parse
+from gateway.conversation.keywords import parse
 
 # text -> (keyword, rest, written in Kiswahili)
 MATCHES = [

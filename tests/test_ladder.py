@@ -27,17 +27,18 @@ from sqlalchemy import select
 
 from config.settings import ROOT, Settings
 from escalation import policy as policy_module
-from escalation.ladder import next_level, recipients
+from escalation.ladder import next_level
 from escalation.policy import PolicyError
 from escalation.sweeper import requeue_pending, sweep_once
-from gateway import directory as directory_module
-from gateway.cases import NewCase, submit
-from gateway.models import (Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, Priority,
-                            utcnow)
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.reference import directory as directory_module
+from gateway.store.models import (Case, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage,
+                                  Priority, utcnow)
 from tests.channels import CODE, OFFICER_PIN, Chat, at_url, give_pin
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import FakeTwilio
 from tests.test_providers import SMS_FROM, provider_env, whatsapp_sos
+from tests.rows import events, outbox, read, the_case
 
 SHIPPED_POLICY = ROOT / "config" / "escalation.yaml"
 SHIPPED_DIRECTORY = ROOT / "config" / "directory.yaml"
@@ -59,21 +60,6 @@ NO_PROVIDER_TIMEOUT = ("the provider timeout cannot be shortened from the settin
 
 # --- helpers ---------------------------------------------------------------------------------------
 
-def read(services, statement) -> list:
-    """Rows as the database holds them now (a fresh session, closed again)."""
-    services.db.remove()
-    try:
-        return list(services.db().scalars(statement).all())
-    finally:
-        services.db.remove()
-
-
-def the_case(services) -> Case:
-    cases = read(services, select(Case))
-    assert len(cases) == 1, [c.reference for c in cases]
-    return cases[0]
-
-
 def case_by_id(services, case_id: int) -> Case:
     (case,) = read(services, select(Case).where(Case.id == case_id))
     return case
@@ -84,14 +70,6 @@ def alerts(services, case_id: int | None = None) -> list[OutboundMessage]:
     if case_id is not None:
         query = query.where(OutboundMessage.case_id == case_id)
     return read(services, query)
-
-
-def outbox(services) -> list[OutboundMessage]:
-    return read(services, select(OutboundMessage).order_by(OutboundMessage.id))
-
-
-def events(services, case_id: int) -> list[CaseEvent]:
-    return read(services, select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))
 
 
 def ussd_sos(dial, phone: str = PERSON, category: str = "1", country: str = "1", city: str = "5",
@@ -129,7 +107,7 @@ def registered_sos(dial, category: str, contact: str = "1") -> str:
 
 def open_case(services, country: str, city: str | None, kind: CaseKind = CaseKind.DISTRESS,
               category: str = "physical_abuse", phone: str | None = None) -> Case:
-    """A case opened as a webhook opens it (gateway.cases.submit), from a new number."""
+    """A case opened as a webhook opens it (gateway.cases.lifecycle.submit), from a new number."""
     opened = submit(services, NewCase(kind=kind, category=category, phone=phone or next(_phones), channel="ussd",
                                       country=country, city=city))
     return case_by_id(services, opened.id)
@@ -361,7 +339,7 @@ RECIPIENTS = [
 
 @pytest.mark.parametrize("label,level,mission,expected", RECIPIENTS, ids=[r[0] for r in RECIPIENTS])
 def test_recipients(label, level, mission, expected):
-    assert recipients(DIRECTORY, POLICY, level, DIRECTORY.mission(mission)) == expected
+    assert POLICY.recipients(DIRECTORY, level, DIRECTORY.mission(mission)) == expected
 
 
 NEXT_LEVELS = [
@@ -414,7 +392,7 @@ PASSED_OVER = [
 @pytest.mark.parametrize("label,state,mission,level,expected", PASSED_OVER, ids=[p[0] for p in PASSED_OVER])
 def test_a_level_with_nobody_is_passed_over(tmp_path, label, state, mission, level, expected):
     directory = directory_module.load(sparse_directory(tmp_path, state))
-    assert recipients(directory, POLICY, 2, directory.mission("bh-manama")) == []
+    assert POLICY.recipients(directory, 2, directory.mission("bh-manama")) == []
     assert next_level(directory, POLICY, level, directory.mission(mission)) == expected
 
 

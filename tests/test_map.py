@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from dashboard.auth import hash_password
-from gateway.cases import NewCase, submit
 from dashboard.crisis_map import CASES_PER_PLACE
-from gateway.models import Case, CaseKind, CaseStatus, Crisis, Priority, Role, User, utcnow
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import Case, CaseKind, CaseStatus, Crisis, Priority, Role, User, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTRIES = ROOT / "dashboard" / "static" / "countries.geojson"

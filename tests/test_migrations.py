@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from gateway.models import Base
+from gateway.store.models import Base
 
 
 def test_migrations_match_the_models(database_url):

@@ -14,10 +14,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from escalation import gsm
-from gateway.models import Case, CaseEvent, CaseStatus, InboundMessage, OutboundMessage, utcnow
-from gateway.officers import NEUTRAL
+from gateway.cases.officers import NEUTRAL
+from gateway.reference import gsm
+from gateway.store.models import Case, CaseEvent, CaseStatus, InboundMessage, OutboundMessage, utcnow
 from tests.channels import OFFICER_PIN, Chat, give_pin
+from tests.rows import events
 
 CENTRE, JEDDAH, RIYADH, DUBAI, STRANGER = (
     "+254700000100", "+966500000201", "+966500000101", "+971500000201", "+254733000000")
@@ -93,17 +94,13 @@ def notices(services, case_id: int) -> list[OutboundMessage]:
         OutboundMessage.case_id == case_id, OutboundMessage.purpose == "notice").order_by(OutboundMessage.id)).all()
 
 
-def events(services, case_id: int, kind: str) -> list[CaseEvent]:
-    services.db.remove()
-    return services.db().scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)).all()
-
-
 def unknown_reference(reference: str) -> str:
     return "KE-22222" if reference != "KE-22222" else "KE-33333"
 
 
 # --- the matrix ----------------------------------------------------------------------------------
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("reference_form", REFERENCES)
 @pytest.mark.parametrize("command", list(COMMANDS))

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app import create_app
 from config.settings import Settings
-from gateway.models import Case, CaseStatus
+from gateway.store.models import Case, CaseStatus
 from tests.channels import Chat, at_url
+from tests.rows import the_case
 
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
 JEDDAH = "+966500000201"
@@ -49,15 +50,6 @@ def named(samples: dict, name: str) -> dict[tuple, float]:
 def ussd_sos(dial) -> None:
     """An SOS by USSD: beaten, in Jeddah (critical), may be contacted."""
     assert dial().start("1*1*1*5*1").startswith("END ")
-
-
-def the_case(services) -> Case:
-    services.db.remove()
-    try:
-        (case,) = services.db().scalars(select(Case)).all()
-        return case
-    finally:
-        services.db.remove()
 
 
 # --- health and readiness ---------------------------------------------------------------------------

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from escalation.providers import (AfricasTalkingProvider, Providers, SendError, SendResult,
-                                  TwilioProvider)
-from gateway.models import Case, CaseStatus, InboundMessage, MessageStatus, OutboundMessage
+from escalation.providers import AfricasTalkingProvider, Providers, SendError, SendResult, TwilioProvider
+from gateway.store.models import Case, CaseStatus, InboundMessage, MessageStatus
 from tests.channels import AT_TOKEN, TWILIO_TOKEN, Chat, signed_post
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import ACCOUNT_SID, FakeTwilio
+from tests.rows import outbox
 
 TEMPLATE_SID = "HX" + "7" * 32
 SMS_FROM = "+15005550006"
@@ -299,12 +299,6 @@ def whatsapp_sos(client, services, contact: str = "Yes, call or SMS me") -> str:
     reply = chat.send(choose(reply, contact))
     assert reference in reply
     return reference
-
-
-def outbox(services) -> list[OutboundMessage]:
-    found = services.db().scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
-    services.db.remove()
-    return found
 
 
 def test_whatsapp_sos_alerts_go_out_along_the_sms_routes(routed_env, at_fake, twilio_fake, client, services,

@@ -8,17 +8,20 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.diaspora import CITY_SHOWN, NAME_SHOWN
-from gateway.engine import Screen
-from gateway.models import (Association, Case, CaseKind, JobSeeker, MessageStatus, OutboundMessage, PersonPhone,
-                            Placement, Priority, Registration)
-from gateway.ussd.render import LIMIT, pages
+from gateway.conversation.diaspora import CITY_SHOWN, NAME_SHOWN
+from gateway.conversation.engine import Screen
+from gateway.conversation.screens import LIMIT, pages
+from gateway.store.models import (Association, Case, CaseKind, JobSeeker, MessageStatus, OutboundMessage, PersonPhone,
+                                  Placement, Priority, Registration)
 from tests.channels import Chat
-from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, db, the_case, walk
+from tests.rows import fresh, the_case
+from tests.test_chat_journeys import LANGS, TRANSPORT_IDS, TRANSPORTS, walk
 from tests.test_chat_journeys import REGISTRATION as CHAT_REGISTRATION
 from tests.test_chat_journeys import speak as speak_chat
 from tests.test_ussd_journeys import END, REGISTRATION, Journey, run
 from tests.test_ussd_journeys import speak as speak_ussd
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 FAMILY = "+254712345678"  # the USSD dialler's number: a relative in Kenya
 CENTRE, RIYADH, JEDDAH, DUBAI = "+254700000100", "+966500000101", "+966500000201", "+971500000201"
@@ -93,7 +96,7 @@ def test_a_missing_person_report_reaches_the_mission_of_the_last_known_city(dial
     assert screens[-1] == "END " + services.texts.get("en", "missing.done", reference=case.reference,
                                                       mission="Consulate of Kenya, Jeddah")
     run_worker()
-    alerts = db(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
+    alerts = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
     assert sorted(m.recipient for m in alerts) == [CENTRE, JEDDAH]  # the directory's Jeddah consulate
     assert {m.status for m in alerts} == {MessageStatus.SENT}
     body = alerts[0].body
@@ -108,7 +111,7 @@ def test_a_death_report_is_critical_and_goes_to_dubai(dial, services):
                                                                           "ae-dubai")
     assert case.details["next_of_kin_phone"] == FAMILY  # "0": the caller is the next of kin
     assert (case.details["date"], case.details["circumstances"]) == ("2026-11-01", None)
-    recipients = {m.recipient for m in db(services).scalars(select(OutboundMessage))}
+    recipients = {m.recipient for m in fresh(services).scalars(select(OutboundMessage))}
     assert recipients == {CENTRE, DUBAI}
 
 
@@ -120,7 +123,7 @@ def test_a_proxy_report_escalates_as_unverified_and_the_person_is_contacted(dial
     assert case.details["unverified"] is True and case.details["reported_by"] == FAMILY
     assert (case.details["their_phone"], case.details["contact_them"]) == ("+966551234567", True)
     run_worker()
-    messages = db(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
+    messages = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
     alerts = [m for m in messages if m.purpose == "alert"]
     assert sorted(m.recipient for m in alerts) == [CENTRE, RIYADH]
     assert all(m.body.startswith(f"UNVERIFIED SOS {case.reference} CRITICAL") for m in alerts)
@@ -135,9 +138,9 @@ def test_a_discreet_proxy_report_never_contacts_the_person(dial, services, run_w
     run_worker()
     case = the_case(services)
     assert case.details["contact_them"] is False
-    recipients = {m.recipient for m in db(services).scalars(select(OutboundMessage))}
+    recipients = {m.recipient for m in fresh(services).scalars(select(OutboundMessage))}
     assert recipients == {CENTRE, RIYADH}
-    body = db(services).scalar(select(OutboundMessage.body).where(OutboundMessage.recipient == RIYADH))
+    body = fresh(services).scalar(select(OutboundMessage.body).where(OutboundMessage.recipient == RIYADH))
     assert body.startswith("UNVERIFIED SOS") and "DO NOT contact them" in body
 
 
@@ -152,36 +155,36 @@ def test_a_retried_last_request_opens_no_second_report(dial, services):
     session, screens = run(dial, services, ussd_journey("missing", MISSING), "en")
     services.redis.flushdb()  # even with the session state gone, the source key holds
     assert session._post().startswith("END ")
-    assert len(db(services).scalars(select(Case)).all()) == 1
+    assert len(fresh(services).scalars(select(Case)).all()) == 1
 
 
 def test_the_reporters_own_sos_is_not_swallowed_by_the_report(dial, services):
     run(dial, services, ussd_journey("proxy", PROXY), "en")
     assert dial().start("1*1*1*1*1").startswith("END ")  # their own SOS: beaten, in Riyadh
-    cases = db(services).scalars(select(Case).order_by(Case.id)).all()
+    cases = fresh(services).scalars(select(Case).order_by(Case.id)).all()
     assert len(cases) == 2 and cases[1].details == {}
 
 
 def test_a_job_seeker_is_stored_with_their_number(dial, services):
     run(dial, services, ussd_journey("job seeker", JOB_SEEKER), "en")
-    seeker = db(services).scalar(select(JobSeeker))
+    seeker = fresh(services).scalar(select(JobSeeker))
     assert (seeker.skill, seeker.countries, seeker.passport, seeker.channel) == ("driver", ["QA", "AE"], "valid",
                                                                                  "ussd")
-    assert db(services).scalar(select(PersonPhone.phone).where(PersonPhone.person_id == seeker.person_id)) == FAMILY
+    assert fresh(services).scalar(select(PersonPhone.phone).where(PersonPhone.person_id == seeker.person_id)) == FAMILY
     run(dial, services, ussd_journey("again", JOB_SEEKER[:3] + [("0", "job_seeker.passport"), ("3", "job_seeker.consent"),
                                                              ("1", END)]), "en")
-    seekers = db(services).scalars(select(JobSeeker)).all()
+    seekers = fresh(services).scalars(select(JobSeeker)).all()
     assert len(seekers) == 1 and (seekers[0].countries, seekers[0].passport) == ([], "none")
 
 
 def test_a_declining_job_seeker_leaves_nothing(dial, services):
     run(dial, services, ussd_journey("declined", JOB_SEEKER_DECLINED), "en")
-    assert db(services).scalar(select(JobSeeker)) is None
+    assert fresh(services).scalar(select(JobSeeker)) is None
 
 
 def test_an_association_is_stored(dial, services):
     run(dial, services, ussd_journey("association", ASSOCIATION), "en")
-    row = db(services).scalar(select(Association))
+    row = fresh(services).scalar(select(Association))
     assert (row.name, row.country, row.city, row.contact_name) == ("Kenyans in Doha Welfare", "QA", "Doha",
                                                                    "Peter Otieno")
     assert (row.contact_phone, row.members, row.focus, row.registered_by) == (FAMILY, 120, "welfare", FAMILY)
@@ -238,7 +241,7 @@ def test_a_proxy_report_by_chat_escalates_as_unverified(client, services, transp
     walk(services, chat, "en", [("Hello", "main.menu")] + PROXY)
     case = the_case(services)
     assert (case.channel, case.phone, case.details["unverified"]) == (channel, FAMILY, True)
-    alerts = db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).all()
+    alerts = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).all()
     assert {m.recipient for m in alerts} == {CENTRE, RIYADH}
     assert all(m.body.startswith("UNVERIFIED SOS") for m in alerts)
     follow_up = chat.send("Any news?")  # a report is not their own case: nothing is added to it
@@ -251,7 +254,7 @@ def test_an_association_by_whatsapp_in_kiswahili(client, services):
     walk(services, chat, "sw", [("Habari", "main.menu")] + ASSOCIATION[:6] + [
         ("0", "association.members"), ("wengi", ("hint.number", "association.members")), ("45", "association.focus"),
         ("3", "association.done")])
-    row = db(services).scalar(select(Association))
+    row = fresh(services).scalar(select(Association))
     assert (row.contact_phone, row.members, row.focus, row.channel) == ("+97455123456", 45, "faith", "whatsapp")
 
 
@@ -265,11 +268,11 @@ def test_a_registered_worker_records_each_job_and_the_history_stays(dial, servic
     second = [("01.11.2026", "placement.agency"), ("Global Jobs Ltd", "placement.done")]
     run(dial, services, ussd_journey("next job", PLACEMENT[:3] + [("3", "placement.city"), ("1", "placement.start_date")]
                                      + second), lang)
-    jobs = db(services).scalars(select(Placement).order_by(Placement.start_date)).all()
+    jobs = fresh(services).scalars(select(Placement).order_by(Placement.start_date)).all()
     assert [(j.employer_name, j.country, j.city, j.start_date.isoformat(), j.agency) for j in jobs] == [
         ("Al Noor Hospital", "AE", "Dubai", "2026-03-01", None),
         ("Al Noor Hospital", "QA", "Doha", "2026-11-01", "Global Jobs Ltd")]
-    registration = db(services).scalar(select(Registration))
+    registration = fresh(services).scalar(select(Registration))
     assert (registration.country, registration.city, registration.agency) == ("QA", "Doha", "Global Jobs Ltd")
     assert {j.person_id for j in jobs} == {registration.person_id}
 
@@ -280,7 +283,7 @@ def test_an_sos_after_a_change_of_job_goes_to_the_new_place(dial, services):
     session = dial()
     assert services.texts.get("en", "sos.contact") in session.start("1*1")  # not asked where: the job says
     assert session.send("1").startswith("END ")
-    case = db(services).scalar(select(Case))
+    case = fresh(services).scalar(select(Case))
     assert (case.country, case.city, case.mission_id) == ("AE", "Dubai", "ae-dubai")
 
 
@@ -293,5 +296,5 @@ def test_a_placement_by_chat(client, services, lang, transport):
     walk(services, chat, lang, [("Hello", "main.menu"), ("5", "services.menu"), ("6", "placement.not_registered")])
     walk(services, chat, lang, CHAT_REGISTRATION)
     walk(services, chat, lang, [("Hello", "main.menu")] + PLACEMENT)
-    job = db(services).scalar(select(Placement))
+    job = fresh(services).scalar(select(Placement))
     assert (job.country, job.city, job.channel) == ("AE", "Dubai", channel)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.models import Case, CaseStatus, InboundMessage
+from gateway.store.models import Case, CaseStatus, InboundMessage
+from tests.rows import fresh
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 KENYAN, GULF = "+254712345678", "+971501234567"
 CENTRE, RIYADH, JEDDAH = "+254700000100", "+966500000101", "+966500000201"
@@ -41,11 +44,6 @@ def ussd(client, *inputs: str, phone: str = KENYAN, code: str = "*384*1#") -> li
         screens.append(ok(client, "ussd", phone=phone, code=code, session_id=screens[0]["session_id"],
                           inputs=list(inputs[: i + 1])))
     return screens
-
-
-def fresh(services):
-    services.db.remove()
-    return services.db()
 
 
 def the_case(services, reference: str) -> Case:

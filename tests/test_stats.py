@@ -1,8 +1,8 @@
-"""Aggregates (gateway/stats.py) on known data: counts by every dimension, ISO weeks across a
+"""Aggregates (gateway/cases/stats.py) on known data: counts by every dimension, ISO weeks across a
 year's end, times to acknowledge with their median and 90th percentile, the window, and what a
 mission officer's figures cover.
 
-The cases are opened as every channel opens them (`gateway.cases.submit`); only their times are
+The cases are opened as every channel opens them (`gateway.cases.lifecycle.submit`); only their times are
 then set, so that the figures are known in advance.
 """
 
@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from gateway import stats
-from gateway.access import Viewer
-from gateway.cases import NewCase, submit
-from gateway.models import Case, CaseKind, CaseStatus, Person, PersonPhone, Registration, Role, utcnow
+from gateway.cases import stats
+from gateway.cases.access import Viewer
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import Case, CaseKind, CaseStatus, Person, PersonPhone, Registration, Role, utcnow
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 28, 9, 0, tzinfo=UTC)  # a Monday, in ISO week 2026-W53
@@ -149,7 +149,7 @@ def test_a_mission_officer_counts_their_mission_only(known):
 
 
 def complaint(agency_name: str | None) -> dict:
-    """A complaint's details as gateway.complaints writes them."""
+    """A complaint's details as gateway.conversation.complaints writes them."""
     return {"agency_key": "name:x", "agency_name": agency_name, "licence_number": None}
 
 

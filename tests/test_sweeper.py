@@ -12,23 +12,19 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from escalation.jobs import expire_leases, worker_name
 from escalation.providers import never_sent
 from escalation.sweeper import LEADER, LEASE, Leadership, Sweeper, last_sweep
-from gateway.cases import NewCase, submit
-from gateway.models import CaseKind, Heartbeat, MessageStatus, OutboundMessage, utcnow
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import CaseKind, Heartbeat, MessageStatus, OutboundMessage, utcnow
+from tests.rows import outbox
 
 
 def a_case(services):
     return submit(services, NewCase(kind=CaseKind.DISTRESS, category="physical_abuse", phone="+254712345678",
                                     channel="ussd", country="SA", city="Jeddah"))
-
-
-def rows(services) -> list[OutboundMessage]:
-    services.db.remove()
-    return services.db().scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
 
 
 def swept(services):
@@ -99,7 +95,7 @@ def test_a_retry_goes_out_when_it_is_due_not_a_sweep_later(env, request, run_wor
         sweeper.join(timeout=10)
     assert due <= handed_over < due + timedelta(seconds=3)
     run_worker()
-    assert {r.status for r in rows(services)} == {MessageStatus.SENT}
+    assert {r.status for r in outbox(services)} == {MessageStatus.SENT}
 
 
 # --- leases ----------------------------------------------------------------------------------------
@@ -107,14 +103,14 @@ def test_a_retry_goes_out_when_it_is_due_not_a_sweep_later(env, request, run_wor
 def test_a_dead_workers_rows_go_again_unless_their_send_had_started(services):
     a_case(services)
     now = utcnow()
-    ids = [r.id for r in rows(services)]
+    ids = [r.id for r in outbox(services)]
     with services.db.transaction() as session:  # a worker claimed both, started one, then died
         session.execute(update(OutboundMessage).values(status=MessageStatus.SENDING, attempts=1,
                                                        claimed_by="dead-host:1", lease_until=now))
         session.execute(update(OutboundMessage).where(OutboundMessage.id == ids[0])
                         .values(send_started_at=now))
     assert expire_leases(services, now + timedelta(seconds=1)) == {"resent": 1, "unknown": 1}
-    first, second = rows(services)
+    first, second = outbox(services)
     assert (first.status, first.claimed_by) == (MessageStatus.UNKNOWN, None)
     assert (second.status, second.attempts, second.claimed_by) == (MessageStatus.PENDING, 0, None)
 

@@ -7,8 +7,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from gateway.models import AuditEntry, Role, User
+from gateway.store.models import AuditEntry, Role, User
 from tests.test_dashboard import PASSWORD, login
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 MISSIONS = ("sa-riyadh, sa-jeddah, ae-abudhabi, ae-dubai, qa-doha, kw-kuwait, om-muscat, bh-manama, lb-beirut, "
             "jo-amman")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from gateway.models import Case, OutboundMessage
+from gateway.store.models import Case, OutboundMessage
 from tests.channels import at_url
+
+pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on either database
 
 GOOD = {"sessionId": "ATUid_bad_input", "serviceCode": "*384*1#", "phoneNumber": "+254712345678",
         "networkCode": "63902", "text": ""}

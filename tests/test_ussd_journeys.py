@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from gateway.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
+from gateway.store.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
 from tests.channels import CODE
 
 END = "END"
@@ -85,6 +85,7 @@ def run(dial, services, journey: Journey, lang: str):
     return session, screens
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("lang", ["en", "sw"])
 @pytest.mark.parametrize("journey", JOURNEYS, ids=lambda j: j.name)
 def test_journey(dial, services, journey, lang):

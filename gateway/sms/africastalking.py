@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from escalation.delivery import record
-from gateway.chat import Message, receive
-from gateway.models import MessageStatus
-from gateway.notices import send_reply
+from gateway.store.outbox import record
+from gateway.cases.notices import send_reply
+from gateway.conversation.chat import Message, receive
+from gateway.store.models import MessageStatus
 from gateway.webhooks import BadRequest, check_at_token, optional, phone, plain, refusing, required
 
 bp = Blueprint("sms_africastalking", __name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from escalation.delivery import record
-from gateway.chat import Message, receive
-from gateway.models import MessageStatus
+from gateway.store.outbox import record
+from gateway.conversation.chat import Message, receive
+from gateway.store.models import MessageStatus
 from gateway.webhooks import BadRequest, check_twilio_signature, optional, phone, refusing, required, twiml
 
 bp = Blueprint("sms_twilio", __name__)

@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, current_app, request
 
-from gateway.ussd.dialog import Request, answer, session_ended
+from gateway.conversation.menus import Request, answer, session_ended
 from gateway.webhooks import check_at_token, clean, optional, phone, plain, refusing, required
 
 log = logging.getLogger(__name__)

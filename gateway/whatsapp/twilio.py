@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from gateway.chat import Message, receive
+from gateway.conversation.chat import Message, receive
 from gateway.webhooks import BadRequest, check_twilio_signature, optional, phone, refusing, required, twiml
 
 bp = Blueprint("whatsapp_twilio", __name__)

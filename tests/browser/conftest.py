@@ -87,7 +87,7 @@ def page(browser):
 def user(services):
     """Make a dashboard user: user("op", Role.OPERATOR) -> (username, password)."""
     from dashboard.auth import hash_password
-    from gateway.models import User
+    from gateway.store.models import User
 
     def make(username, role, mission_id=None):
         password = f"{username}-password-1"

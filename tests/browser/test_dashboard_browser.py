@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
+from conftest import screenshot, sign_in, watch_policy
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from conftest import screenshot, sign_in, watch_policy
-from gateway.models import Case, CaseStatus, Role
+from gateway.store.models import Case, CaseStatus, Role
 
 SOS_RIYADH = ["1", "1", "1", "1", "1"]  # SOS, beaten, Saudi Arabia, Riyadh, may contact
 

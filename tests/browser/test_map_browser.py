@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from conftest import screenshot, sign_in
 from playwright.sync_api import expect
 
-from conftest import screenshot, sign_in
-from gateway.cases import NewCase, submit
-from gateway.models import CaseKind, Crisis, Role, utcnow
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import CaseKind, Crisis, Role, utcnow
 
 
 def test_the_map_draws_its_markers_offline_and_lists_a_places_cases(page, live, user, services):

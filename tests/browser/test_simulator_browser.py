@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import screenshot, sign_in
 from playwright.sync_api import expect
 
-from conftest import screenshot, sign_in
-from gateway.models import Role
+from gateway.store.models import Role
 
 
 def test_a_simulator_sos_appears_in_the_queue(page, live, user, run_worker):

@@ -2,7 +2,7 @@
 
 The app reaches PostgreSQL through a TCP proxy (tests/faults/proxy.py); `proxy.cut()` is the
 database stopping (connections reset, new ones refused), `proxy.restore()` it coming back. What
-could not be stored is spooled (gateway/spool.py) and replayed by the sweeper.
+could not be stored is spooled (gateway/store/spool.py) and replayed by the sweeper.
 
 PostgreSQL only: an embedded SQLite file has no server to stop. Not collected without
 TEST_DATABASE_URL (tests/faults/conftest.py); CI sets it.
@@ -15,14 +15,15 @@ import shutil
 import time
 
 import pytest
-from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import func, make_url, select
 
 from escalation.sweeper import sweep_once
-from gateway import spool
-from gateway.models import Base, Case, CaseEvent, MessageStatus, OutboundMessage
+from gateway.store import spool
+from gateway.store.models import Case, CaseEvent, MessageStatus, OutboundMessage
 from tests.channels import Chat, at_url
 from tests.conftest import RedisServer
 from tests.faults.proxy import Proxy
+from tests.rows import fresh
 
 REFERENCE = re.compile(r"KE-[0-9A-Z]{5,}")
 
@@ -36,19 +37,10 @@ def proxy(postgres_url):
 
 
 @pytest.fixture
-def database_url(postgres_url, proxy):
+def database_url(postgres_url, empty_postgres, proxy):
     """The tests' PostgreSQL database, emptied, reached through the proxy."""
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    empty_postgres()
     return make_url(postgres_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-
-
-def db(services):
-    services.db.remove()
-    return services.db()
 
 
 def sweep_after_restart(services) -> dict:
@@ -88,9 +80,9 @@ def test_an_sos_while_the_database_is_down_is_kept_and_told_truthfully(dial, ser
     proxy.restore()
     result = sweep_after_restart(services)
     assert result["replayed"] == 1 and spool.waiting(services) == 0
-    case = db(services).scalar(select(Case))
+    case = fresh(services).scalar(select(Case))
     assert (case.mission_id, case.discreet, case.category) == ("sa-jeddah", contact == "2", "physical_abuse")
-    messages = db(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
+    messages = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
     assert sorted(m.recipient for m in messages if m.purpose == "alert") == ["+254700000100", "+966500000201"]
     told_the_person = [m for m in messages if m.purpose == "notice"]
     if notice:  # "your case number will follow by SMS": it does
@@ -100,7 +92,7 @@ def test_an_sos_while_the_database_is_down_is_kept_and_told_truthfully(dial, ser
         assert told_the_person == []
     # The same request replayed again (a second replayer, a retried notice) opens nothing new.
     assert session._post().startswith("END ")
-    assert db(services).scalar(select(func.count(Case.id))) == 1
+    assert fresh(services).scalar(select(func.count(Case.id))) == 1
 
 
 def test_the_menus_answer_while_the_database_is_down(dial, services, proxy):
@@ -113,7 +105,7 @@ def test_the_menus_answer_while_the_database_is_down(dial, services, proxy):
     assert session.send("1") == "END " + services.texts.get("en", "sos.spooled")
     proxy.restore()
     sweep_after_restart(services)
-    assert db(services).scalar(select(Case.city)) == "Jeddah"
+    assert fresh(services).scalar(select(Case.city)) == "Jeddah"
 
 
 def test_a_request_that_is_no_sos_ends_politely(dial, services, proxy):
@@ -137,7 +129,7 @@ def test_an_sos_left_half_way_while_the_database_is_down_is_still_a_case(client,
     assert response.status_code == 200
     proxy.restore()
     sweep_after_restart(services)
-    case = db(services).scalar(select(Case))
+    case = fresh(services).scalar(select(Case))
     assert case.category == "physical_abuse" and case.details["incomplete"] is True
 
 
@@ -163,7 +155,7 @@ def test_a_committed_sos_is_not_answered_with_a_500_when_the_connection_dies_aft
     app.cut_before_teardown = False
     proxy.restore()
     services.db.close()  # the pooled connections died with the database
-    assert db(services).scalar(select(func.count(Case.id))) == 1
+    assert fresh(services).scalar(select(func.count(Case.id))) == 1
 
 
 # --- chat, delivery reports ----------------------------------------------------------------------------
@@ -181,11 +173,11 @@ def test_a_chat_sos_while_the_database_is_down_is_answered_once_stored(client, s
     assert reply is None and spool.waiting(services) == 1
     proxy.restore()
     sweep_after_restart(services)
-    case = db(services).scalar(select(Case))
+    case = fresh(services).scalar(select(Case))
     assert case.description == "they locked me in" and case.channel == channel
-    replies = db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "reply")).all()
+    replies = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "reply")).all()
     assert [r.recipient for r in replies] == [chat.phone] and case.reference in replies[0].body
-    assert db(services).scalar(select(func.count(OutboundMessage.id)).where(
+    assert fresh(services).scalar(select(func.count(OutboundMessage.id)).where(
         OutboundMessage.case_id == case.id, OutboundMessage.purpose == "alert")) >= 1
 
 
@@ -193,7 +185,7 @@ def test_a_delivery_report_while_the_database_is_down_is_applied_later(client, d
     session = sos_until_the_last_answer(dial)
     session.send("1")
     run_worker()
-    alert = db(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).first()
+    alert = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).first()
     services.db.remove()
     with services.db.transaction() as s:  # as if Africa's Talking had taken it
         s.get(OutboundMessage, alert.id).provider, s.get(OutboundMessage, alert.id).provider_id = (
@@ -203,8 +195,8 @@ def test_a_delivery_report_while_the_database_is_down_is_applied_later(client, d
     assert client.post(at_url("/sms/africastalking/delivery"), data=report).status_code == 200
     proxy.restore()
     sweep_after_restart(services)
-    assert db(services).get(OutboundMessage, alert.id).status == MessageStatus.DELIVERED
-    assert db(services).scalar(select(CaseEvent.kind).where(CaseEvent.kind == "delivery")) == "delivery"
+    assert fresh(services).get(OutboundMessage, alert.id).status == MessageStatus.DELIVERED
+    assert fresh(services).scalar(select(CaseEvent.kind).where(CaseEvent.kind == "delivery")) == "delivery"
 
 
 # --- the database and Redis down together ---------------------------------------------------------------
@@ -228,7 +220,7 @@ def test_with_redis_down_too_the_sos_is_kept_in_the_instance_folder(env, request
         redis_server.start()
         assert spool.replay(services) == 1
         assert files[0].read_text() == ""  # replayed and forgotten
-        assert db(services).scalar(select(func.count(Case.id))) == 1
+        assert fresh(services).scalar(select(func.count(Case.id))) == 1
     finally:
         redis_server.stop()
         shutil.rmtree(tmp_path / "redis", ignore_errors=True)

@@ -1,5 +1,5 @@
 """Fault drills: real Redis servers started and stopped by the test, real worker processes
-(`python -m escalation.worker`) started and killed, providers that fail. Each drill asserts that
+(`python -m worker`) started and killed, providers that fail. Each drill asserts that
 no case is lost (every case reaches an officer) and that nobody gets the same alert twice:
 at most one delivery per (case, recipient, level)."""
 
@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from app import create_app
 from config.settings import ROOT, Settings
-from gateway import directory as directory_module
-from gateway.models import Case, CaseEvent, MessageStatus, OutboundMessage
+from gateway.reference import directory as directory_module
+from gateway.store.models import Case, CaseEvent, MessageStatus, OutboundMessage
 from tests.channels import Chat, signed_post
 from tests.conftest import Dialler, RedisServer
 from tests.fakes.africastalking import FakeAfricasTalking
@@ -80,7 +80,7 @@ class Drill:
 
     def start_worker(self) -> subprocess.Popen:
         log = open(self.logs / f"worker{len(self.workers)}.log", "w")
-        worker = subprocess.Popen([sys.executable, "-m", "escalation.worker"], cwd=ROOT, stdout=log,
+        worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, stdout=log,
                                   stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         self.workers.append(worker)
         return worker
@@ -153,6 +153,7 @@ class Drill:
         return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker*.log")))
 
     def close(self) -> None:
+        self.services.db.remove()  # a read left open here (SQLite) would hold the workers' last writes
         for worker in self.workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)

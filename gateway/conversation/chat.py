@@ -1,0 +1,324 @@
+"""SMS and WhatsApp conversations: one message in, one reply out, on the one engine.
+
+Every message is stored before it is answered, and a provider's retry of it (same message id)
+gets the same answer without being handled twice. Then, in this order:
+
+1. officer commands from directory numbers (ACK, NOTE, RESOLVE, INFO);
+2. keywords, which interrupt any flow: SOS/HELP/MSAADA/SAIDIA (the rest of the text is the
+   description, and the case opens at once), STATUS [ref], LANG, STOP/START, MENU;
+3. the conversation in progress (kept in Redis, expiring after CHAT_SESSION_TTL idle seconds);
+4. otherwise, a message from someone with an open case is added to that case; anything else
+   opens the main menu.
+
+Every message is handled, whatever the limits: an SOS always opens (or joins) its case. Limits
+only withhold the reply: past `sender` messages from one number, to a number with no case past
+`reply_stranger` a day, and never to a number with no case outside the countries we serve
+(replies cost money, and fraudsters make systems text premium numbers: SMS pumping).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from redis.exceptions import RedisError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store.outbox import dispatch
+from gateway.cases import officers
+from gateway.cases.lifecycle import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
+from gateway.cases.notices import forward_to_handler, may_message, send_reply
+from gateway.conversation import keywords
+from gateway.conversation.caller import own_numbers, who
+from gateway.conversation.engine import Context, Conversation, Screen
+from gateway.people import identity
+from gateway.people.identity import Who, ensure_person
+from gateway.reference.places import place_of
+from gateway.store import spool
+from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
+
+log = logging.getLogger(__name__)
+KEY = "msaada:chat:{}:{}"
+CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.identity.claim)
+
+
+@dataclass
+class Message:
+    """One incoming chat message, whatever the provider."""
+
+    channel: str  # sms, whatsapp
+    provider: str  # africastalking, twilio
+    provider_id: str
+    phone: str
+    text: str = ""
+    to: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+    media: list[dict] = field(default_factory=list)  # [{"url": ..., "type": ...}]
+    profile_name: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str | None
+    duplicate: bool = False
+
+
+def receive(services, message: Message, spool_on_failure: bool = True) -> Reply:
+    """Store `message`, handle it once, and return what to answer.
+
+    With the database away the message is spooled (gateway/store/spool.py) and nothing is answered
+    now; once the database is back it is handled as if it had just come, and answered by the
+    outbox."""
+    try:
+        return _receive(services, message)
+    except Exception as exc:
+        if not spool.database_down(exc) or not spool_on_failure:
+            raise
+        spool.keep(services, "chat", asdict(message))
+        return Reply(None)
+
+
+@spool.handler("chat")
+def _replay(services, payload: dict) -> None:
+    message = Message(**payload)
+    reply = receive(services, message, spool_on_failure=False)
+    if reply.text and not reply.duplicate:
+        send_reply(services, message.phone, message.channel, reply.text, f"{message.provider}:{message.provider_id}")
+
+
+def _receive(services, message: Message) -> Reply:
+    stored_id, earlier = _store(services, message)
+    if earlier is not None:
+        return Reply(earlier, duplicate=True)
+    ctx = Context(channel=message.channel, phone=message.phone, services=services,
+                  extras={"source_key": f"{message.provider}:{message.provider_id}"})
+    officer = message.phone in services.directory.numbers
+    within = officer or services.throttle.hit("sender", message.phone)
+    text = officers.handle(services, message.phone, message.text, message.channel) if message.text else None
+    case_id = None
+    if text is None:
+        text, case_id = _converse(services, ctx, message)
+    if text and not officer and not (within and may_message(services, message.phone, case_id)):
+        text = None  # handled and kept; only the answer is withheld
+    with services.db.transaction() as session:
+        session.execute(update(InboundMessage).where(InboundMessage.id == stored_id)
+                        .values(reply=text, case_id=case_id, handled_at=utcnow()))
+    return Reply(text)
+
+
+def _store(services, message: Message) -> tuple[int, str | None]:
+    """The stored message's id, and its earlier answer when it was already handled."""
+    data = {k: v for k, v in (("latitude", message.latitude), ("longitude", message.longitude),
+                              ("address", message.address), ("media", message.media),
+                              ("profile_name", message.profile_name)) if v}
+    try:
+        with services.db.transaction() as session:
+            row = InboundMessage(provider=message.provider, provider_id=message.provider_id,
+                                 channel=message.channel, phone=message.phone, to=message.to,
+                                 text=officers.redact(message.text), data=data)
+            session.add(row)
+            session.flush()
+            return row.id, None
+    except IntegrityError:
+        row = services.db().scalar(select(InboundMessage).where(
+            InboundMessage.provider == message.provider, InboundMessage.provider_id == message.provider_id))
+        return row.id, (row.reply or "") if row.handled_at else None
+
+
+# --- the conversation ----------------------------------------------------------------------------
+
+def _converse(services, ctx: Context, message: Message) -> tuple[str, int | None]:
+    if message.text and CODE.fullmatch(message.text.strip()) and identity.confirm_from(
+            services, message.phone, message.text.strip()):
+        return services.texts.get(who(ctx).language, "codes.confirmed"), None
+    state = _load(services, message)
+    if state:
+        ctx.extras["session_id"] = state["session_id"]
+        ctx.cache["who"] = Who.from_dict(state["who"])
+    else:
+        ctx.extras["session_id"] = f"{message.channel}-{uuid.uuid4().hex[:16]}"
+    convo = Conversation.from_dict(state["convo"]) if state else None
+    keyword = keywords.parse(message.text) if message.text else None
+    if keyword and keyword[1] and _typing(services, convo) and not (
+            keyword[0] == "sos" or (keyword[0] == "status" and normalise_reference(keyword[1]))):
+        keyword = None  # "Home Care Ltd" typed as an answer is an answer; SOS always interrupts
+    if keyword:
+        convo, screen, prefix, case_id = _keyword(services, ctx, message, keyword, convo)
+    elif convo is not None and not convo.ended:
+        convo, screen, prefix, case_id = _answer(services, ctx, message, convo)
+    else:
+        convo, screen, prefix, case_id = _fresh(services, ctx, message)
+    _save(services, message, ctx, convo)
+    text = render(screen) if screen else ""
+    return "\n\n".join(part for part in (prefix, text) if part), case_id
+
+
+def _keyword(services, ctx, message, keyword, convo):
+    word, rest, swahili = keyword
+    lang = _language(ctx, convo, swahili)
+    engine, texts = services.engine, services.texts
+    if word == "sos":
+        return _sos(services, ctx, message, rest, lang)
+    if word == "status":
+        return None, Screen(_status(services, ctx, rest, lang)), None, None
+    if word in ("stop", "start"):
+        _opt(services, message.phone, word == "stop", lang)
+        return None, Screen(texts.get(lang, f"chat.{word}")), None, None
+    convo, screen = engine.start(ctx, lang, flow="language" if word == "lang" else "main")
+    return convo, screen, None, None
+
+
+def _sos(services, ctx, message, description, lang):
+    """SOS by keyword: the case opens at once with what was written; the SOS flow then asks the
+    rest (what happened, where, may we contact you) and completes the case."""
+    existing = open_case_of(services.db, own_numbers(ctx))
+    if existing is not None:  # a repeat SOS joins the case already open
+        update_case(services, existing.id, Changes(description=description or None,
+                                                   repeat_source=ctx.extras["source_key"]), ctx.phone, ctx.channel)
+        case_id, reference = existing.id, existing.reference
+    else:
+        opened = submit(services, NewCase(
+            kind=CaseKind.DISTRESS, category="other", phone=ctx.phone, channel=ctx.channel,
+            country=who(ctx).country, city=who(ctx).city, latitude=message.latitude, longitude=message.longitude,
+            discreet=True, description=description or None, person_id=who(ctx).person_id,
+            source_key=ctx.extras["source_key"]))
+        case_id, reference = opened.id, opened.reference
+    convo, screen = services.engine.start(ctx, lang, flow="sos")
+    convo.answers.update(case_id=case_id, reference=reference)
+    return convo, screen, services.texts.get(lang, "chat.sos_opened", reference=reference), case_id
+
+
+def _answer(services, ctx, message, convo):
+    """A message inside a conversation: a location, or an answer to the current step."""
+    engine = services.engine
+    if message.latitude is not None:
+        country, city = place_of(message.latitude, message.longitude)
+        answered = engine.reply_location(convo, {"country": country, "city": city, "latitude": message.latitude,
+                                                 "longitude": message.longitude}, ctx)
+        if answered:
+            return (*answered, None, convo.answers.get("case_id"))
+        attached, case_id = _attach(services, ctx, message)
+        return convo, engine.screen(convo, ctx), attached, case_id
+    if not message.text and message.media:
+        attached, case_id = _attach(services, ctx, message)
+        return convo, engine.screen(convo, ctx), attached, case_id
+    convo, screen = engine.reply(convo, message.text, ctx)
+    return convo, screen, None, convo.answers.get("case_id")
+
+
+def _fresh(services, ctx, message):
+    """No conversation in progress: follow-ups go to an open case; anything else gets the menu
+    (a number chosen straight away counts, like a USSD dial string)."""
+    engine = services.engine
+    text = message.text.strip()
+    if message.latitude is not None or message.media or (text and not text.isdigit()):
+        attached, case_id = _attach(services, ctx, message)
+        if attached:
+            return None, None, attached, case_id
+    convo, screen = engine.start(ctx, who(ctx).language)
+    if text.isdigit():
+        convo, screen = engine.reply(convo, text, ctx)
+    return convo, screen, None, None
+
+
+def _attach(services, ctx, message) -> tuple[str | None, int | None]:
+    """Add the message to the person's open case: text, media and location on the timeline,
+    a location also as the case's place. The confirmation to send back and the case's id, or
+    (None, None) when there is no open case."""
+    case = open_case_of(services.db, own_numbers(ctx))
+    if case is None:
+        return None, None
+    lang = who(ctx).language
+    if message.latitude is not None:
+        country, city = place_of(message.latitude, message.longitude)
+        update_case(services, case.id, Changes(country=country, city=city, latitude=message.latitude,
+                                               longitude=message.longitude), ctx.phone, ctx.channel)
+    with services.db.transaction() as session:
+        event = CaseEvent(case_id=case.id, kind="message_in", actor=ctx.phone, channel=ctx.channel,
+                          text=message.text or None,
+                          data={k: v for k, v in (("media", message.media), ("latitude", message.latitude),
+                                                  ("longitude", message.longitude),
+                                                  ("address", message.address)) if v})
+        session.add(event)
+        session.flush()
+        said = message.text or ("(a photo or voice note)" if message.media else "(shared a location)")
+        forward = forward_to_handler(session, session.get(Case, case.id), said, f"event{event.id}")
+        session.flush()
+        forward_id = forward.id if forward else None
+    if forward_id:
+        dispatch(services, [forward_id])
+    return services.texts.get(lang, "chat.added", reference=case.reference), case.id
+
+
+def _status(services, ctx, rest: str, lang: str) -> str:
+    """STATUS: the person's cases, or one of them by reference (only their own)."""
+    phones = own_numbers(ctx)
+    reference = normalise_reference(rest) if rest else None
+    query = select(Case).where(Case.phone.in_(phones)).order_by(Case.created_at.desc(), Case.id.desc()).limit(3)
+    if reference:
+        query = query.where(Case.reference == reference)
+    cases = services.db().scalars(query).all()
+    if not cases:
+        return services.texts.get(lang, services.engine.text_key("check_case.none", ctx.channel))
+    lines = [f"{c.reference}: {services.texts.get(lang, 'case_status.' + c.status.value)}" for c in cases]
+    return services.texts.get(lang, "check_case.list", cases="\n".join(lines))
+
+
+def _opt(services, phone: str, stop: bool, lang: str) -> None:
+    with services.db.transaction() as session:
+        ensure_person(session, phone, lang)
+        session.flush()
+        session.execute(update(PersonPhone).where(PersonPhone.phone == phone)
+                        .values(opted_out_at=utcnow() if stop else None))
+
+
+def _typing(services, convo: Conversation | None) -> bool:
+    """Whether the conversation waits for free text (a name, a city...)."""
+    if convo is None or convo.ended:
+        return False
+    step = services.engine.flows[convo.flow].steps.get(convo.step)
+    return step is not None and step.kind == "input"
+
+
+def _language(ctx, convo, swahili: bool) -> str:
+    if convo is not None:
+        return convo.lang
+    if who(ctx).person_id is None and swahili:
+        return "sw"  # a stranger who writes MSAADA is answered in Kiswahili
+    return who(ctx).language
+
+
+def render(screen: Screen) -> str:
+    """A screen as chat text: the hint, the question, then the numbered options."""
+    lines = [line for line in (screen.hint, screen.text) if line]
+    lines += [f"{number}. {label}" for number, label in screen.options]
+    return "\n".join(lines)
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+def _load(services, message: Message) -> dict | None:
+    try:
+        raw = services.redis.get(KEY.format(message.channel, message.phone))
+    except RedisError as exc:
+        log.warning("chat state not read, starting afresh: %s", exc)
+        return None
+    return json.loads(raw) if raw else None
+
+
+def _save(services, message: Message, ctx: Context, convo: Conversation | None) -> None:
+    key = KEY.format(message.channel, message.phone)
+    try:
+        if convo is None or convo.ended:
+            services.redis.delete(key)
+        else:
+            state = {"convo": convo.to_dict(), "session_id": ctx.extras["session_id"], "who": who(ctx).to_dict()}
+            services.redis.set(key, json.dumps(state), ex=services.settings.chat_session_ttl)
+    except RedisError as exc:
+        log.warning("chat state not saved: %s", exc)

@@ -1,0 +1,46 @@
+"""The SMS texts officers receive. English, GSM-7, within two SMS parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.reference.gsm import fit
+from gateway.reference.places import country_name
+
+KIND_LABELS = {"distress": "SOS", "missing_person": "MISSING PERSON", "death": "DEATH",
+               "agency_complaint": "AGENCY COMPLAINT"}
+CATEGORY_LABELS = {
+    "physical_abuse": "physical abuse", "sexual_abuse": "sexual abuse", "unpaid_wages": "unpaid wages",
+    "passport_confiscated": "passport confiscated", "detention": "detention",
+    "medical": "medical emergency", "trafficking": "trafficking / forced labour",
+    "stranded": "stranded, wants to return", "lost_documents": "lost documents",
+    "incomplete_sos": "SOS left unfinished", "other": "other",
+    "agency_fees": "agency charged fees", "contract_substitution": "contract substituted",
+    "abandoned_on_arrival": "abandoned on arrival", "passport_withheld": "passport withheld by agency",
+    "agency_complaint": "complaint about an agency",
+}
+
+
+def place(case: Mapping) -> str:
+    parts = [p for p in (case["city"], country_name(case["country"]) if case["country"] else None) if p]
+    return ", ".join(parts) or "place unknown"
+
+
+def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
+    """The escalation SMS: reference, category, priority, place, number, how to acknowledge.
+
+    `case` holds the case's columns. The description goes last so that, when the text must be
+    cut to two parts, only it is cut.
+    """
+    kind, priority, reference = str(case["kind"].value), case["priority"].value, case["reference"]
+    contact = "DISCREET - do not call or SMS them" if case["discreet"] else "may be contacted"
+    routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
+    label = KIND_LABELS.get(kind, "CASE")
+    if (case.get("details") or {}).get("unverified"):  # reported by someone else, not heard from them
+        label = "UNVERIFIED " + label
+    text = (f"{label} {reference} {priority.upper()}: "
+            f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "
+            f"Tel {case['phone']} ({contact}). To: {routed}. Reply ACK {reference}")
+    if case["description"]:
+        text += f". Says: {case['description']}"
+    return fit(text, parts=2)

@@ -1,0 +1,173 @@
+"""For the load balancer and Prometheus: `/healthz`, `/readyz` and `/metrics`.
+
+Metrics are read at scrape time from the places that already hold the truth: the database
+(cases, escalations, time to acknowledge), RQ's queue in Redis (depth) and one Redis hash of
+webhook counts, so every web and worker process on every machine adds up without a
+multiprocess registry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from sqlalchemy import case as when
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.store.models import Case, MessageStatus, OutboundMessage, utcnow
+
+bp = Blueprint("ops", __name__)
+log = logging.getLogger(__name__)
+WEBHOOK_COUNTS = "msaada:metrics:webhooks"
+CHANNEL_OF = {"ussd_africastalking": "ussd", "sms_africastalking": "sms", "sms_twilio": "sms",
+              "whatsapp_twilio": "whatsapp"}
+ACK_BUCKETS = (60, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    services = current_app.extensions["msaada"]
+    checks = {}
+    try:
+        with services.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"down: {type(exc).__name__}"
+    try:
+        services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    # Shown, not required: a web process can take webhooks without a sweeper; people must know.
+    sweep = _seconds_since_sweep(services) if checks["database"] == "ok" else None
+    return jsonify(status="ready" if ready else "not ready", checks=checks,
+                   seconds_since_last_sweep=sweep), 200 if ready else 503
+
+
+def _seconds_since_sweep(services) -> float | None:
+    """Seconds since the sweeper last completed a round; None when it never has."""
+    from escalation.sweeper import last_sweep
+
+    try:
+        at = last_sweep(services.db())
+    finally:
+        services.db.remove()
+    return None if at is None else round((utcnow() - at).total_seconds(), 1)
+
+
+@bp.after_app_request
+def count_webhook(response):
+    """One HINCRBY per webhook answered; a Redis outage costs the count, never the webhook."""
+    channel = CHANNEL_OF.get(request.blueprint or "")
+    if channel:
+        try:
+            current_app.extensions["msaada"].redis.hincrby(
+                WEBHOOK_COUNTS, f"{channel}|{request.blueprint.split('_')[-1]}|{response.status_code}", 1)
+        except Exception:  # noqa: BLE001
+            pass
+    return response
+
+
+@bp.get("/metrics")
+def metrics():
+    registry = CollectorRegistry()
+    registry.register(Collector(current_app.extensions["msaada"]))
+    try:
+        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+    except SQLAlchemyError as exc:
+        log.warning("metrics: the database did not answer (%s)", type(exc).__name__)
+        current_app.extensions["msaada"].db.remove()
+        return Response("# the database did not answer\n", status=503, mimetype="text/plain")
+
+
+class Collector:
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self):
+        yield from self._webhooks()
+        yield from self._limited()
+        session = self.services.db()
+        opened = CounterMetricFamily("msaada_cases_opened", "Cases opened", labels=["kind", "priority"])
+        for kind, priority, count in session.execute(
+                select(Case.kind, Case.priority, func.count()).group_by(Case.kind, Case.priority)):
+            opened.add_metric([kind.value, priority.value], count)
+        yield opened
+        sent = CounterMetricFamily("msaada_escalations_sent", "Escalation SMS accepted by a provider",
+                                   labels=["level"])
+        for level, count in session.execute(
+                select(OutboundMessage.level, func.count()).where(
+                    OutboundMessage.purpose == "alert",
+                    OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)))
+                .group_by(OutboundMessage.level)):
+            sent.add_metric([str(level or 0)], count)
+        yield sent
+        pending = GaugeMetricFamily("msaada_outbox_pending", "Outbound messages waiting to be sent")
+        pending.add_metric([], session.scalar(select(func.count()).where(
+            OutboundMessage.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))) or 0)
+        yield pending
+        yield self._time_to_ack(session)
+        self.services.db.remove()
+        since = _seconds_since_sweep(self.services)
+        if since is not None:
+            sweep = GaugeMetricFamily("msaada_seconds_since_last_sweep",
+                                      "Seconds since the sweeper (escalation, retries, leases) last completed a round")
+            sweep.add_metric([], since)
+            yield sweep
+        depth = GaugeMetricFamily("msaada_queue_depth", "Jobs waiting in the RQ queue")
+        try:
+            depth.add_metric([], self.services.queue.count)
+        except Exception:  # noqa: BLE001 - Redis down: say nothing rather than a wrong 0
+            return
+        yield depth
+
+    def _webhooks(self):
+        family = CounterMetricFamily("msaada_webhooks", "Webhooks answered",
+                                     labels=["channel", "provider", "status"])
+        try:
+            counts = self.services.redis.hgetall(WEBHOOK_COUNTS)
+        except Exception:  # noqa: BLE001
+            counts = {}
+        for key, value in sorted(counts.items()):
+            channel, provider, status = key.decode().split("|")
+            family.add_metric([channel, provider, status], int(value))
+        yield family
+
+    def _limited(self):
+        """What the limits refused (gateway/store/throttle.py), by limit."""
+        from gateway.store.throttle import REFUSED_COUNTS
+
+        family = CounterMetricFamily("msaada_limited", "Requests, replies or codes refused by a limit",
+                                     labels=["limit"])
+        try:
+            counts = self.services.redis.hgetall(REFUSED_COUNTS)
+        except Exception:  # noqa: BLE001
+            counts = {}
+        for name, value in sorted(counts.items()):
+            family.add_metric([name.decode()], int(value))
+        yield family
+
+    def _time_to_ack(self, session):
+        if session.bind.dialect.name == "postgresql":
+            seconds = func.extract("epoch", Case.acknowledged_at - Case.created_at)
+        else:
+            seconds = (func.julianday(Case.acknowledged_at) - func.julianday(Case.created_at)) * 86400.0
+        columns = [func.sum(when((seconds <= bound, 1), else_=0)) for bound in ACK_BUCKETS]
+        row = session.execute(select(func.count(), func.coalesce(func.sum(seconds), 0), *columns)
+                              .where(Case.acknowledged_at.is_not(None))).one()
+        count, total, cumulative = row[0], float(row[1]), [int(v or 0) for v in row[2:]]
+        family = HistogramMetricFamily("msaada_time_to_acknowledge_seconds",
+                                       "From a case opening to its acknowledgement")
+        buckets = [(str(b), c) for b, c in zip(ACK_BUCKETS, cumulative)] + [("+Inf", count)]
+        family.add_metric([], buckets, sum_value=total)
+        return family
