@@ -44,6 +44,7 @@ delivery: {backoff: [1s], failover_after: 2, max_attempts: 6, lease: 2s}
 crisis: {window: 1h, city_threshold: 1000, country_threshold: 1000}
 """
 REFERENCE = re.compile(r"KE-[0-9A-Z]{5,}")
+REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 
 class Drill:
@@ -319,9 +320,15 @@ def test_the_provider_drops_connections_after_reading_the_request(drill):
     uncertain = [n for numbers in drill.at.dropped for n in numbers]
     uncertain += [n for seconds, numbers in drill.at.slow if seconds > 1 for n in numbers]
     unknown = [r for r in rows if r.status == MessageStatus.UNKNOWN]
-    assert sorted(r.recipient for r in unknown) == sorted(uncertain) and len(unknown) == 10
-    told = [r for r in rows if r.purpose == "untold"]
-    assert len({r.case_id for r in told}) == 5  # the Response Centre hears of each such case
+    assert len(uncertain) == 10 and set(uncertain) <= {r.recipient for r in unknown}
+    # On a loaded machine an ordinary answer can also come after the 1 s timeout: that send is
+    # uncertain too, rightly. But only a request the provider received is ever taken as uncertain.
+    received = collections.Counter(d["to"] for d in drill.at.delivered)
+    assert all(received[r.recipient] for r in unknown), [r.recipient for r in unknown if not received[r.recipient]]
+    untold = {r.case_id for r in rows if r.purpose == "alert" and r.level == 1} - {
+        r.case_id for r in rows if r.purpose == "alert" and r.level == 1 and r.status in REACHED}
+    told = {r.case_id for r in rows if r.purpose == "untold"}
+    assert len(untold) >= 5 and told == untold  # the Response Centre hears of each case its alerts missed
 
 
 def test_a_crisis_with_the_missions_alerts_timing_out_leaves_nobody_untold(drill):
