@@ -5,7 +5,6 @@ gunicorn serves `app:create_app()`; the worker is `python -m worker` (worker.py)
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from api.v1 import bp as api_v1
+from config import logs
 from config.settings import Settings, SettingsError
 from dashboard import bp as dashboard
 import wiring
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     except (SettingsError, FlowError) as exc:
         print(f"msaada: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.setup()
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

@@ -18,12 +18,18 @@ from pathlib import Path
 from config.settings import AT_TOKEN_FILE, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent
+# The path only: a query string may carry what a person is looking for (a name, a number).
+ACCESS_LOG = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("SIMULATOR", "1")
     instance = Path(env.get("MSAADA_INSTANCE") or ROOT / "instance")
+    # The instance folder holds personal data (the SQLite database and its WAL, Redis's append-only
+    # file, the spool): this process and everything it starts create files for their user only.
+    os.umask(0o077)
+    private(instance)
     if not env.get("AT_WEBHOOK_TOKEN"):
         # Africa's Talking callbacks must carry a secret token; every process of this instance
         # (web, worker, `flask channels` in another terminal) reads this one from the folder.
@@ -53,7 +59,8 @@ def main() -> int:
     # The simulator can speak as any number, officers' included: keep it on this machine.
     host = "127.0.0.1" if settings.simulator else "0.0.0.0"
     web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{settings.port}", "--workers",
-           env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "app:create_app()"]
+           env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--access-logformat", ACCESS_LOG,
+           "app:create_app()"]
     worker = [sys.executable, "-m", "worker"]
     for name, command in (("web", web), ("worker", worker)):
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,6 +115,15 @@ def local_secret(instance: Path, name: str) -> str:
 def admin_password(settings: Settings) -> str:
     path = settings.instance_path / "admin-password.txt"
     return str(path) if path.exists() else "the one you set with flask users create"
+
+
+def private(instance: Path) -> None:
+    """The instance folder 0700 and the files in it 0600, also when an older run made them 0644."""
+    instance.mkdir(parents=True, exist_ok=True)
+    instance.chmod(0o700)
+    for path in instance.rglob("*"):
+        if not path.is_symlink() and not path.is_socket():
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def start_embedded_redis(instance: Path) -> tuple[subprocess.Popen, str]:

@@ -7,9 +7,9 @@ once and exits (tests, scripts).
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from config import logs
 from config.settings import Settings, SettingsError
 from escalation import worker
 import wiring
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, FlowError) as exc:
         print(f"msaada worker: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.setup()
     return worker.run(services, burst)
 
 

@@ -300,7 +300,7 @@ def _instance_secret(instance: Path, name: str) -> str:
     path = instance / name
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     path.write_text(value)
     path.chmod(0o600)

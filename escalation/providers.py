@@ -22,6 +22,8 @@ from typing import Protocol
 import requests
 import urllib3
 
+from config.logs import mask
+
 log = logging.getLogger(__name__)
 
 
@@ -88,16 +90,21 @@ def send_many(provider, recipients: list[str], body: str, channel: str) -> dict:
 
 
 class ConsoleProvider:
-    """Sends nothing: prints the message where the person running Msaada can see it."""
+    """Sends nothing: prints the message where the person running Msaada can see it. Whole only
+    under `make run` (`whole`, the simulator's machine); anywhere else its output may end in a log,
+    so it shows a masked number and the length, never the words."""
 
     name = "console"
 
-    def __init__(self, stream=None):
-        self.stream = stream
+    def __init__(self, stream=None, whole: bool = False):
+        self.stream, self.whole = stream, whole
 
     def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult:
         stream = self.stream or sys.stdout
-        stream.write(f"[console {channel}] to {recipient}: {body}\n")
+        if self.whole:
+            stream.write(f"[console {channel}] to {recipient}: {body}\n")
+        else:
+            stream.write(f"[console {channel}] to {mask(recipient)}: {len(body)} characters (not shown)\n")
         stream.flush()
         return SendResult(provider_id=f"console-{uuid.uuid4().hex[:12]}")
 
@@ -249,4 +256,4 @@ class Providers:
                                           timeout=(3.05, s.provider_timeout))
         if name == "twilio":
             return TwilioProvider(s, timeout=s.provider_timeout)
-        return ConsoleProvider(self.console_stream)
+        return ConsoleProvider(self.console_stream, whole=s.simulator)

@@ -9,7 +9,9 @@ tables emptied before each test.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -21,6 +23,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, make_url, text
 
+from config import logs
 from config.settings import Settings
 from gateway import services as services_module
 from gateway.store.db import upgrade
@@ -40,6 +43,48 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# --- nothing personal in the logs -----------------------------------------------------------------
+
+class Lines(logging.Handler):
+    """What this process's logs would say, formatted (and masked) as Msaada writes them."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.setFormatter(logs.MaskingFormatter(logs.FORMAT))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def nothing_personal_in_the_logs():
+    """Every test fails if the log output it caused holds a phone number in clear, or any name or
+    message text a person typed in it (tests/channels.py TYPED: words of 6 characters or more;
+    menu numbers, codes and keywords are not personal)."""
+    from tests.channels import TYPED
+
+    TYPED.clear()
+    lines = Lines()
+    root = logging.getLogger()
+    root.addHandler(lines)
+    yield
+    root.removeHandler(lines)
+    found = leaks(lines.lines, TYPED)
+    assert not found, "personal data in the logs:\n" + "\n".join(found[:5])
+
+
+RAW_PHONE = re.compile(r"(?<![\w…])\+?\d{9,}(?!\w)")
+
+
+def leaks(lines: list[str], typed: set[str]) -> list[str]:
+    """The lines that hold a phone number in clear or something a person typed (words of 6
+    characters or more; menu numbers, codes and keywords are not personal)."""
+    words = {text for text in typed if len(text) >= 6 and not text.isdigit()
+             and not (text.isalpha() and text.isupper())}
+    return [line for line in lines if RAW_PHONE.search(line) or any(word in line for word in words)]
 
 
 # --- Redis ---------------------------------------------------------------------------------------
@@ -225,13 +270,15 @@ class Dialler:
         self.last = ""
 
     def start(self, text: str = "") -> str:
-        self.inputs = text.split("*") if text else []
+        from tests.channels import typed
+
+        self.inputs = [typed(value) for value in text.split("*")] if text else []
         return self._post()
 
     def send(self, value: str) -> str:
-        from tests.channels import CODE, sent_code
+        from tests.channels import CODE, sent_code, typed
 
-        self.inputs.append(sent_code(self.client.application.extensions["msaada"]) if value == CODE else value)
+        self.inputs.append(typed(sent_code(self.client.application.extensions["msaada"]) if value == CODE else value))
         return self._post()
 
     def _post(self) -> str:

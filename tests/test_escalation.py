@@ -174,6 +174,7 @@ def test_outbox_survives_a_failed_enqueue(env, tmp_path, dial, run_worker, capfd
     its alerts; once Redis is back, the sweeper hands them to a worker."""
     server = RedisServer(tmp_path)
     env["REDIS_URL"] = server.url  # not started yet: Redis is down
+    env["SIMULATOR"] = "1"  # as under make run: the console prints whole messages
     from app import create_app
     from config.settings import Settings
     from gateway import services as services_module

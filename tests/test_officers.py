@@ -313,7 +313,10 @@ def test_a_command_without_a_reference_is_neutral(client, services, provider):
 
 # --- delivery by a real worker --------------------------------------------------------------------
 
-def test_the_worker_sends_the_notices_on_each_channel(dial, client, services, run_worker, capfd):
+def test_the_worker_sends_the_notices_on_each_channel(env, request, capfd):
+    env["SIMULATOR"] = "1"  # as under make run: the console prints whole messages
+    dial, client, services, run_worker = (request.getfixturevalue(name)
+                                          for name in ("dial", "client", "services", "run_worker"))
     ussd = ussd_case(dial, services)
     whatsapp = whatsapp_case(client, services)
     sms = officer(client, services, CENTRE)

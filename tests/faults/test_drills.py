@@ -22,8 +22,8 @@ from app import create_app
 from config.settings import ROOT, Settings
 from gateway.reference import directory as directory_module
 from gateway.store.models import Case, CaseEvent, MessageStatus, OutboundMessage
-from tests.channels import Chat, signed_post
-from tests.conftest import Dialler, RedisServer
+from tests.channels import TYPED, Chat, signed_post
+from tests.conftest import Dialler, RedisServer, leaks
 from tests.fakes.africastalking import FakeAfricasTalking
 from tests.fakes.twilio import FakeTwilio
 
@@ -150,8 +150,8 @@ class Drill:
                 counter[(reference, to, level)] += 1
         return counter
 
-    def worker_logs(self) -> str:
-        return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker*.log")))
+    def worker_logs(self, full: bool = False) -> str:
+        return "\n".join(p.read_text()[0 if full else -3000:] for p in sorted(self.logs.glob("worker*.log")))
 
     def close(self) -> None:
         self.services.db.remove()  # a read left open here (SQLite) would hold the workers' last writes
@@ -166,6 +166,8 @@ class Drill:
         self.twilio.__exit__()
         self.redis.stop()
         self.services.db.close()
+        found = leaks(self.worker_logs(full=True).splitlines(), TYPED)  # the workers' logs, as written
+        assert not found, "personal data in a worker's log:\n" + "\n".join(found[:5])
 
 
 @pytest.fixture
