@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
+import wiring
 from api.v1 import bp as api_v1
 from config import logs
 from config.settings import Settings, SettingsError
 from dashboard import bp as dashboard
-import wiring
 from gateway.conversation.flows import FlowError
 from gateway.sms.africastalking import bp as sms_africastalking
 from gateway.sms.twilio import bp as sms_twilio
@@ -58,8 +58,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.simulator:  # `make run` only: in production /simulator is a 404
         app.register_blueprint(simulator)
 
-    from cli import register_agency_cli, register_channel_cli, register_cli, register_user_cli
+    from cli import register_agency_cli, register_channel_cli, register_cli, register_data_cli, register_user_cli
     register_cli(app)
+    register_data_cli(app)
     register_channel_cli(app)
     register_user_cli(app)
     register_agency_cli(app)

@@ -265,3 +265,27 @@ def register_agency_cli(app: Flask) -> None:
             click.echo(f"line {line}: {reason}", err=True)
         click.echo(f"agencies loaded: {result.loaded} ({result.added} new, {result.updated} updated), "
                    f"{len(result.problems)} bad row(s) skipped")
+
+
+def register_data_cli(app: Flask) -> None:
+    """`flask data retention [--dry-run]`: apply the retention rules now (the sweeper does daily)."""
+    from gateway.store import retention as retention_module
+
+    services = app.extensions["msaada"]
+
+    @app.cli.group()
+    def data():
+        """Personal data: how long it is kept."""
+
+    @data.command("retention")
+    @click.option("--dry-run", is_flag=True, help="count what would go; change nothing")
+    def retention(dry_run):
+        """Apply the retention rules (RETENTION, config/settings.py) now, as the daily job does."""
+        done = retention_module.apply(services, dry_run=dry_run)
+        for kind in retention_module.KINDS:
+            days = services.settings.keep_days(kind)
+            click.echo(f"{kind:9} kept {days} days: {done[kind]} {'would go' if dry_run else 'done'}")
+        if not dry_run:
+            from gateway.store import audit
+
+            audit.log(services, "cli", "retention", None, None, **done)

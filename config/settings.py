@@ -49,6 +49,15 @@ DEFAULT_LIMITS = {
     "login_device": "10/15minute",  # failed sign-ins from a browser the user did sign in on before
 }
 
+# How long personal data is kept (gateway/store/retention.py applies it daily). RETENTION
+# overrides any of them: RETENTION="drafts=3d,messages=30d". Days.
+DEFAULT_RETENTION = {
+    "drafts": 7,  # a registration or form left half-way
+    "messages": 90,  # message text (in, out, on the timeline), counted from the case's resolution
+    "cases": 730,  # a resolved case is pseudonymised: no number, words or pin; counts stay
+    "audit": 1825,  # the audit log
+}
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names it in one line."""
@@ -86,6 +95,7 @@ class Settings:
     map_tile_url: str | None = None  # e.g. https://tiles.example/{z}/{x}/{y}.png; offline outlines without
     trusted_proxies: int = 0  # reverse proxies in front, whose X-Forwarded-* headers are believed
     limits: tuple[tuple[str, str], ...] = ()  # (name, rate) over DEFAULT_LIMITS; see `limit()`
+    retention: tuple[tuple[str, int], ...] = ()  # (name, days) over DEFAULT_RETENTION; see `keep_days()`
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
@@ -163,12 +173,17 @@ class Settings:
             map_tile_url=_tile_url(get("MAP_TILE_URL")),
             trusted_proxies=_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0", 0, 10),
             limits=_limits(get("LIMITS")),
+            retention=_retention(get("RETENTION")),
         )
 
     @property
     def whatsapp_ready(self) -> bool:
         """Whether WhatsApp messages can be sent through Twilio (replies in TwiML need none of it)."""
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
+
+    def keep_days(self, name: str) -> int:
+        """How many days `name` is kept (DEFAULT_RETENTION, overridden by RETENTION)."""
+        return dict(self.retention).get(name) or DEFAULT_RETENTION[name]
 
     def limit(self, name: str) -> str:
         """The rate of limit `name` ("30/minute;300/day"): LIMITS overrides DEFAULT_LIMITS."""
@@ -243,6 +258,18 @@ def _limits(value: str | None) -> tuple[tuple[str, str], ...]:
         except ValueError:
             raise SettingsError(f"LIMITS: {name}: not a rate like 10/minute or 5/hour;50/day") from None
         result.append((name, rate))
+    return tuple(result)
+
+
+def _retention(value: str | None) -> tuple[tuple[str, int], ...]:
+    result = []
+    for entry in _list(value):
+        name, _, days = (x.strip() for x in entry.partition("="))
+        if name not in DEFAULT_RETENTION:
+            raise SettingsError(f"RETENTION: unknown kind {name!r} (one of {', '.join(DEFAULT_RETENTION)})")
+        if not (days.endswith("d") and days[:-1].isdigit() and 1 <= int(days[:-1]) <= 36500):
+            raise SettingsError(f"RETENTION: {name}: a number of days such as 90d")
+        result.append((name, int(days[:-1])))
     return tuple(result)
 
 

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from escalation import crisis
 from escalation.jobs import deliver, expire_leases, worker_name
 from escalation.ladder import climb_overdue, hurry_failed_levels
-from gateway.store.outbox import dispatch
-from gateway.store import spool
+from gateway.store import retention, spool
 from gateway.store.models import Heartbeat, MessageStatus, OutboundMessage, utcnow
+from gateway.store.outbox import dispatch
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -44,7 +44,8 @@ def sweep_once(services, now=None) -> dict:
     2. cases whose current level's alerts all failed (or may not have gone) climb now;
     3. cases past their deadline alert their next level (or remind the top one);
     4. crises are detected or ended;
-    5. due pending rows are handed to the queue (or sent here when the queue is away).
+    5. due pending rows are handed to the queue (or sent here when the queue is away);
+    6. once a day, personal data past its time goes (gateway/store/retention.py).
     """
     done = {"replayed": spool.replay(services), **expire_leases(services, now)}
     done["hurried"] = hurry_failed_levels(services, now)
@@ -52,6 +53,7 @@ def sweep_once(services, now=None) -> dict:
     done["crisis_alerts"] = len(ids := crisis.detect(services, now))
     hand_over(services, ids)
     done["requeued"] = requeue_pending(services)
+    done["retention"] = retention.daily(services, now)
     beat(services)
     return done
 

@@ -17,7 +17,7 @@ from sqlalchemy import case as when
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.store.models import Case, MessageStatus, OutboundMessage, utcnow
+from gateway.store.models import AuditEntry, Case, MessageStatus, OutboundMessage, utcnow
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class Collector:
             OutboundMessage.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))) or 0)
         yield pending
         yield self._time_to_ack(session)
+        yield from self._retention(session)
         self.services.db.remove()
         since = _seconds_since_sweep(self.services)
         if since is not None:
@@ -130,6 +131,21 @@ class Collector:
         except Exception:  # noqa: BLE001 - Redis down: say nothing rather than a wrong 0
             return
         yield depth
+
+    def _retention(self, session):
+        """What the last daily retention round removed, by kind (from its audit entry)."""
+        last = session.scalar(select(AuditEntry).where(AuditEntry.action == "retention", AuditEntry.actor == "system")
+                              .order_by(AuditEntry.id.desc()).limit(1))
+        if last is None:
+            return
+        removed = GaugeMetricFamily("msaada_retention_last_round", "Rows the last daily retention round removed or "
+                                    "pseudonymised, by kind (gateway/store/retention.py)", labels=["kind"])
+        for kind, count in sorted(last.data.items()):
+            removed.add_metric([kind], count)
+        yield removed
+        at = GaugeMetricFamily("msaada_retention_last_round_timestamp_seconds", "When the last retention round ran")
+        at.add_metric([], last.at.timestamp())
+        yield at
 
     def _webhooks(self):
         family = CounterMetricFamily("msaada_webhooks", "Webhooks answered",
