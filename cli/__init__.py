@@ -268,7 +268,8 @@ def register_agency_cli(app: Flask) -> None:
 
 
 def register_data_cli(app: Flask) -> None:
-    """`flask data retention [--dry-run]`: apply the retention rules now (the sweeper does daily)."""
+    """`flask data retention [--dry-run]`: apply the retention rules now (the sweeper does daily);
+    `flask people export PHONE|REF`: what is held about a person."""
     from gateway.store import retention as retention_module
 
     services = app.extensions["msaada"]
@@ -289,3 +290,32 @@ def register_data_cli(app: Flask) -> None:
             from gateway.store import audit
 
             audit.log(services, "cli", "retention", None, None, **done)
+
+    @app.cli.group()
+    def people():
+        """A person's data: what is held about them (their right of access)."""
+
+    @people.command("export")
+    @click.argument("who")
+    @click.option("--out", type=click.Path(dir_okay=False), help="write to this file (0600) instead of the screen")
+    def people_export(who, out):
+        """Everything held about the person WHO names: one of their numbers, or a case reference."""
+        import json
+        import os
+
+        from gateway.people import rights
+        from gateway.store import audit
+
+        data = rights.export(services, who)
+        if data is None:
+            raise click.ClickException("nothing is held about that number or reference")
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+        if out:
+            descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(text + "\n")
+            click.echo(f"written to {out}: {len(data['cases'])} case(s), registration "
+                       f"{'yes' if data['registration'] else 'none'}")
+        else:
+            click.echo(text)
+        audit.log(services, "cli", "export_person", None, None, cases=len(data["cases"]))
