@@ -30,11 +30,9 @@ import concurrent.futures
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -44,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ussd import BenchError, free_port, load_directory, say, setup_database  # noqa: E402
+from bench.ussd import BenchError, free_port, load_directory, run_cleaning_up, say, setup_database  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from tests.fakes.africastalking import FakeAfricasTalking  # noqa: E402
 from tests.faults.proxy import Proxy  # noqa: E402
@@ -65,20 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    cleanup: list = []
-    tmp = Path(tempfile.mkdtemp(prefix="msaada-drill-"))
-    cleanup.append(("temp folder", lambda: shutil.rmtree(tmp, ignore_errors=True)))
-    try:
-        return run(args, tmp, cleanup)
-    except BenchError as exc:
-        say(str(exc))
-        return 1
-    finally:
-        for what, undo in reversed(cleanup):
-            try:
-                undo()
-            except Exception as exc:  # noqa: BLE001 - clean up the rest regardless
-                say(f"clean-up of {what} failed: {exc}")
+    return run_cleaning_up(run, args, "msaada-drill-")
 
 
 def run(args, tmp: Path, cleanup: list) -> int:

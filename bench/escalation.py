@@ -22,12 +22,10 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -36,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ussd import BenchError, free_port, load_directory, say, setup_database, setup_redis  # noqa: E402
+from bench.ussd import (BenchError, free_port, load_directory, run_cleaning_up, say, setup_database,  # noqa: E402
+                        setup_redis)
 
 TARGET_BURST_SECONDS = 60
 TARGET_P99_S = 1.0
@@ -54,24 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", help="Redis database to use and FLUSH (default redis://127.0.0.1:6379/14)")
     args = parser.parse_args(argv)
-    cleanup: list = []
-    tmp = Path(tempfile.mkdtemp(prefix="msaada-bench-esc-"))
-    cleanup.append(("temp folder", lambda: shutil.rmtree(tmp, ignore_errors=True)))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        return run(args, tmp, cleanup)
-    except KeyboardInterrupt:
-        say("interrupted, cleaning up")
-        return 130
-    except BenchError as exc:
-        say(str(exc))
-        return 1
-    finally:
-        for what, undo in reversed(cleanup):
-            try:
-                undo()
-            except Exception as exc:  # noqa: BLE001 - clean up the rest regardless
-                say(f"clean-up of {what} failed: {exc}")
+    return run_cleaning_up(run, args, "msaada-bench-esc-")
 
 
 def run(args, tmp: Path, cleanup: list) -> int:

@@ -161,6 +161,29 @@ def say(text: str) -> None:
     print(f"bench: {text}", flush=True)
 
 
+def run_cleaning_up(run, args, prefix: str) -> int:
+    """`run(args, tmp, cleanup)` in a temporary folder; whatever happens (an error, SIGTERM,
+    Ctrl-C), every `(what, undo)` it appended to `cleanup` is undone, newest first."""
+    cleanup: list = []
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup.append(("temp folder", lambda: shutil.rmtree(tmp, ignore_errors=True)))
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        return run(args, tmp, cleanup)
+    except KeyboardInterrupt:
+        say("interrupted, cleaning up")
+        return 130
+    except BenchError as exc:
+        say(str(exc))
+        return 1
+    finally:
+        for what, undo in reversed(cleanup):
+            try:
+                undo()
+            except Exception as exc:  # noqa: BLE001 - clean up the rest regardless
+                say(f"clean-up of {what} failed: {exc}")
+
+
 def setup_redis(url: str, cleanup: list):
     import redis
 
