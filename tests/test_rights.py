@@ -46,3 +46,25 @@ def test_an_export_holds_the_person_and_only_them(app, dial, client, services, r
 def test_nothing_held_says_so(app, services):
     result = app.test_cli_runner().invoke(args=["people", "export", "+254700999999"])
     assert result.exit_code != 0 and "nothing is held" in result.output
+
+
+def test_a_pseudonymised_case_exports_nobody_elses_rows(app, client, services, run_worker):
+    """Pseudonymised cases share one placeholder number: exporting by one of their references must
+    not gather the others' rows through it."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from gateway.store import retention
+    from gateway.store.models import Case, CaseStatus, utcnow
+
+    Chat(client, services, phone="+971501111111").send("SOS first person")
+    Chat(client, services, phone="+971502222222").send("SOS second person")
+    run_worker()
+    with services.db.transaction() as session:
+        session.execute(update(Case).values(status=CaseStatus.RESOLVED, resolved_at=utcnow()))
+    retention.apply(services, utcnow() + timedelta(days=731))
+    first, second = services.db().scalars(select(Case.reference).order_by(Case.id)).all()
+    services.db.remove()
+    result = app.test_cli_runner().invoke(args=["people", "export", first])
+    assert second not in result.output and "+97150222" not in result.output

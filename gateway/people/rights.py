@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 
 from gateway.reference.phones import InvalidPhone, normalise
+from gateway.store.retention import PSEUDONYM
 from gateway.store.models import (Association, Case, CaseEvent, Draft, InboundMessage, JobSeeker, OutboundMessage,
                                   Person, PersonPhone, PhoneClaim, Placement, Registration, utcnow)
 
@@ -74,7 +75,8 @@ def _whose(session, key: str) -> tuple[set[str], Person | None]:
         phones.add(case.phone)
     elif person is None:
         phones.add(phone)
-    return phones, person
+    # A pseudonymised case's number is a placeholder shared by every such case: it is nobody's.
+    return phones - {PSEUDONYM}, person
 
 
 def _case(session, case: Case, phones: set[str]) -> dict:
