@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_channel_cli(app)
     register_user_cli(app)
     register_agency_cli(app)
+    from cli.keys import register_keys_cli
+    register_keys_cli(app)
     return app
 
 

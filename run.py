@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from config.settings import AT_TOKEN_FILE, Settings, SettingsError
+from config.settings import AT_TOKEN_FILE, DATA_KEY_FILE, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent
 # The path only: a query string may carry what a person is looking for (a name, a number).
@@ -34,6 +34,10 @@ def main() -> int:
         # Africa's Talking callbacks must carry a secret token; every process of this instance
         # (web, worker, `flask channels` in another terminal) reads this one from the folder.
         local_secret(instance, AT_TOKEN_FILE)
+    if not env.get("DATA_KEYS"):
+        # The key personal data is sealed under; kept in the folder, 0600 (README: back it up
+        # with the database, or the data cannot be read again).
+        local_secret(instance, DATA_KEY_FILE)
     try:
         settings = Settings.from_env(env)
     except SettingsError as exc:

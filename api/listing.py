@@ -5,18 +5,18 @@ the same filters (api/openapi.py), so the two cannot disagree.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from flask import current_app
+from sqlalchemy import and_, false, or_
 
 from api import params
 from api.schema import COUNTRY, MOMENT, PAGING, nullable, obj, query, ref
-from gateway.reference.phones import InvalidPhone, normalise
-from gateway.store.models import Association, Case, CaseKind, CaseStatus, PersonPhone, Registration
+from gateway.people.search import registrations_matching
+from gateway.store.models import Association, Case, CaseKind, CaseStatus, Registration
 
 
 @dataclass(frozen=True)
@@ -88,21 +88,9 @@ def opened_until(model) -> Filter:
 
 
 def matching(q: str):
-    """Registrations whose name or ID number contains `q`, or with a phone number `q` is or
-    is part of."""
-    like = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
-    matches = [Registration.full_name.ilike(like, escape="\\"), Registration.id_number.ilike(like, escape="\\")]
-    phones = []
-    try:
-        phones.append(PersonPhone.phone == normalise(q))
-    except InvalidPhone:
-        pass
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 4:
-        phones.append(PersonPhone.phone.contains(digits))
-    if phones:
-        matches.append(Registration.person_id.in_(select(PersonPhone.person_id).where(or_(*phones))))
-    return or_(*matches)
+    """Registrations that `q` names: words of the name, the ID number or a phone number, whole."""
+    condition = registrations_matching(q, current_app.extensions["msaada"].directory.served_countries)
+    return condition if condition is not None else false()
 
 
 CASES = Listing("cases", Case, "CaseSummary", (
@@ -121,7 +109,8 @@ CASES = Listing("cases", Case, "CaseSummary", (
 
 REGISTRATIONS = Listing("registrations", Registration, "Registration", (
     Filter("q", partial(params.text, limit=120), matching, {"type": "string", "maxLength": 120},
-           "Part of a name or ID number, or a phone number (or 4+ of its digits)."),
+           "Words of a name, an ID or passport number, or a phone number, each whole (personal data is "
+           "sealed: parts of words cannot be searched)."),
     country(Registration.country, "Only people registered as working in this country."),
 ))
 

@@ -85,7 +85,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
     env = {**os.environ, "DATABASE_URL": proxied, "REDIS_URL": redis.url, "MSAADA_INSTANCE": str(tmp / "instance"),
            "SMS_PROVIDER": "africastalking", "AT_USERNAME": "drill", "AT_API_KEY": "drill-key",
            "AT_WEBHOOK_TOKEN": TOKEN, "AT_API_BASE_URL": provider.url, "ESCALATION_POLICY_FILE": str(tmp / "policy.yaml"),
-           "SECRET_KEY": "drill", "DATA_KEYS": "drill", "PYTHONUNBUFFERED": "1", "PROVIDER_TIMEOUT": "10",
+           "SECRET_KEY": "drill", "DATA_KEYS": "drill-data-key-0123456789", "PYTHONUNBUFFERED": "1", "PROVIDER_TIMEOUT": "10",
            "LIMITS": "sender=100000/minute;1000000/day"}
     load_directory(env)
     processes = Processes(env, port, tmp)

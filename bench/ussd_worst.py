@@ -91,7 +91,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
     from gateway.reference import directory as directory_module
 
     settings = Settings.from_env({"DATABASE_URL": database["url"], "REDIS_URL": redis_url, "SECRET_KEY": "bench",
-                                  "DATA_KEYS": "bench", "AT_WEBHOOK_TOKEN": TOKEN,
+                                  "DATA_KEYS": "bench-data-key-0123456789", "AT_WEBHOOK_TOKEN": TOKEN,
                                   "LIMITS": "sender=100000/minute;1000000/day"}, instance_path=tmp)
     app = create_app(settings)
     services = app.extensions["msaada"]

@@ -24,9 +24,16 @@ def problems(services, env: dict[str, str]) -> list[str]:
         found.append("DATABASE_URL: SQLite is for one machine; use PostgreSQL (postgresql://...)")
     if not settings.redis_url:
         found.append("REDIS_URL: unset, so each process would start its own embedded Redis; point all at one Redis")
-    for name, what in (("SECRET_KEY", "signs dashboard sessions"), ("DATA_KEYS", "encrypts personal data")):
-        if not given(name):
-            found.append(f"{name}: generated into {settings.instance_path}; set it ({what}; every machine needs the same)")
+    if not given("SECRET_KEY"):
+        found.append(f"SECRET_KEY: generated into {settings.instance_path}; set it (signs dashboard sessions; "
+                     "every machine needs the same)")
+    if not given("DATA_KEYS"):
+        found.append(f"DATA_KEYS: read from {settings.instance_path} (made by make run); set it (seals personal "
+                     "data; every machine needs the same, and without it the data cannot be read: keep a copy "
+                     "apart from the database's backups)")
+    elif len(settings.data_keys) > 1:
+        found.append(f"DATA_KEYS: {len(settings.data_keys)} keys listed; run `flask keys rotate`, then remove "
+                     "the older ones")
     if settings.at_webhook_token and not given("AT_WEBHOOK_TOKEN"):
         found.append(f"AT_WEBHOOK_TOKEN: read from {settings.instance_path} (made by make run); set it, and add "
                      "?token=<it> to every Africa's Talking callback URL")

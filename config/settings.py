@@ -33,6 +33,7 @@ def read_yaml(path: Path):
     return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
 PROVIDERS = ("africastalking", "twilio", "console")
 AT_TOKEN_FILE = "at_webhook_token"  # where `make run` keeps the token it generated
+DATA_KEY_FILE = "data_key"  # where `make run` keeps the data key it generated
 
 # Limits on abuse (the `limits` library's notation; several rates joined by ";"). LIMITS overrides
 # any of them: LIMITS="sender=10/minute,reply_stranger=5/day". None of them ever refuses an SOS:
@@ -162,7 +163,7 @@ class Settings:
             directory_file=_file("DIRECTORY_FILE", get("DIRECTORY_FILE"), CONFIG_DIR / "directory.yaml"),
             escalation_policy_file=_file("ESCALATION_POLICY_FILE", get("ESCALATION_POLICY_FILE"),
                                          CONFIG_DIR / "escalation.yaml"),
-            data_keys=_list(get("DATA_KEYS")) or (_instance_secret(instance, "data_key"),),
+            data_keys=_data_keys(get("DATA_KEYS"), instance),
             api_tokens=_api_tokens(get("API_TOKENS")),
             instance_path=instance,
             session_ttl=_int("SESSION_TTL", get("SESSION_TTL") or "300", 30, 86400),
@@ -243,6 +244,21 @@ def _api_tokens(value: str | None) -> tuple[tuple[str, str], ...]:
             raise SettingsError(f"API_TOKENS: unknown scope {scope!r} (operator, analyst or mission:<id>)")
         tokens.append((token, scope))
     return tuple(tokens)
+
+
+def _data_keys(value: str | None, instance: Path) -> tuple[str, ...]:
+    """DATA_KEYS, newest first; `make run` generates one into the instance folder. Anywhere else
+    it must be given: a key made up on the spot by one machine would seal data no other machine
+    (nor the next deployment) could open."""
+    keys = _list(value) or tuple(filter(None, [_instance_file(instance, DATA_KEY_FILE)]))
+    if not keys:
+        raise SettingsError("DATA_KEYS: required (comma-separated secrets, newest first; "
+                            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if any(len(key) < 16 for key in keys):
+        raise SettingsError("DATA_KEYS: every key needs at least 16 random characters")
+    if len(set(keys)) != len(keys):
+        raise SettingsError("DATA_KEYS: a key is listed twice")
+    return keys
 
 
 def _limits(value: str | None) -> tuple[tuple[str, str], ...]:

@@ -155,21 +155,28 @@ def gather(query: Query) -> tuple[list[Place], int]:
         conditions.append(Case.status != CaseStatus.RESOLVED)
     elif query.status:
         conditions.append(Case.status == CaseStatus(query.status))
-    counts = scoped(select(Case.country, Case.city, Case.priority, func.count(Case.id), func.count(Case.latitude),
-                           func.sum(Case.latitude), func.sum(Case.longitude))
+    counts = scoped(select(Case.country, Case.city, Case.priority, func.count(Case.id))
                     .where(*conditions).group_by(Case.country, Case.city, Case.priority))
     places: dict[tuple[str, str | None], Place] = {}
-    unplaced = 0
-    for country, city, priority, count, pinned, lat_sum, lon_sum in db.execute(counts):
+    unplaced, unknown = 0, set()
+    for country, city, priority, count in db.execute(counts):
         if not country:
             unplaced += count
             continue
         place = _place(places, country, city)
         place.priorities[priority] += count
-        if pinned:
-            place.pinned += pinned
-            place.pin_lat += lat_sum
-            place.pin_lon += lon_sum
+        if city and not _known(place):
+            unknown.add(city)
+    # Pins are sealed: the database cannot add them up. Only a place the places file does not
+    # know is drawn where its cases' pins are, so only those cases' pins are read.
+    if unknown:
+        pins = scoped(select(Case.country, Case.city, Case.latitude, Case.longitude)
+                      .where(*conditions, Case.latitude.is_not(None), Case.city.in_(sorted(unknown))))
+        for country, city, latitude, longitude in db.execute(pins):
+            place = _place(places, country, city)
+            place.pinned += 1
+            place.pin_lat += latitude
+            place.pin_lon += longitude
     if g.viewer.sees_people:
         _attach_cases(db, places, conditions)
     _flag_crises(db, places, query)
@@ -234,10 +241,14 @@ def _flag_crises(db, places: dict, query: Query) -> None:
                     place.crisis = place.crisis or crisis
 
 
+def _known(place: Place):
+    return city_coordinates().get((place.country, fold(place.city))) if place.city else None
+
+
 def _locate(place: Place) -> None:
     """A known city's coordinates; else where its cases' own pins are (rounded to about 1 km,
     since a single pin would otherwise show where someone is); else the country's middle."""
-    known = city_coordinates().get((place.country, fold(place.city))) if place.city else None
+    known = _known(place)
     if known:
         _, place.latitude, place.longitude = known
     elif place.city and place.pinned:

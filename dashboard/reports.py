@@ -12,13 +12,14 @@ import io
 from datetime import datetime, timedelta, timezone
 
 from flask import Response, abort, g, render_template, request
-from sqlalchemy import or_, select
+from sqlalchemy import false, select
 
 from dashboard import bp
 from dashboard.auth import require, services
 from gateway.cases import stats
 from gateway.store import audit
-from gateway.store.models import Person, PersonPhone, Registration, Role, utcnow
+from gateway.people.search import registrations_matching
+from gateway.store.models import PersonPhone, Registration, Role, utcnow
 
 REPORT_DIMENSIONS = ("country", "city", "mission", "category", "kind", "agency", "employer")
 STAFF = (Role.OPERATOR, Role.MISSION, Role.ADMIN)
@@ -110,26 +111,20 @@ def _safe_cell(value: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-@bp.get("/registrations")
+@bp.route("/registrations", methods=["GET", "POST"])
 @require(*STAFF)
 def registrations():
-    """Search the diaspora registry by name, ID/passport number or phone (a mission: its country)."""
-    query_text = " ".join((request.args.get("q") or "").split())[:80]
+    """Search the diaspora registry by name, ID/passport number or phone (a mission: its country).
+    What is searched for travels in the form's body, never in the URL: addresses end up in logs."""
+    query_text = " ".join((request.form.get("q") or "").split())[:80]
     rows = []
+    condition = registrations_matching(query_text, services().directory.served_countries) if query_text else None
     if query_text:
-        # What was typed is matched literally: "%" or "_" must not list the whole registry.
-        typed = query_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{typed}%"
-        query = (select(Registration).join(Person, Person.id == Registration.person_id)
-                 .outerjoin(PersonPhone, PersonPhone.person_id == Person.id)
-                 .where(or_(Registration.full_name.ilike(like, escape="\\"),
-                            Registration.id_number.ilike(like, escape="\\"),
-                            PersonPhone.phone.like(like.replace(" ", ""), escape="\\")))
-                 .distinct().order_by(Registration.full_name).limit(100))
+        query = select(Registration).where(condition if condition is not None else false()).limit(100)
         if g.viewer.role == Role.MISSION:
             mission = services().directory.mission(g.viewer.mission_id)
             query = query.where(Registration.country == (mission.country if mission else "--"))
-        rows = services().db().scalars(query).all()
+        rows = sorted(services().db().scalars(query).all(), key=lambda r: (r.full_name.casefold(), r.id))
         audit.log(services(), g.viewer.name, "search_registrations", None, request.remote_addr,
                   query=query_text, found=len(rows))
     phones = {}

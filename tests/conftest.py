@@ -206,7 +206,7 @@ def env(database_url, redis_url, tmp_path):
     from tests.channels import AT_TOKEN, TWILIO_TOKEN
 
     return {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test",
-            "DATA_KEYS": "test-key", "MSAADA_INSTANCE": str(tmp_path / "instance"),
+            "DATA_KEYS": "test-data-key-0123456789", "MSAADA_INSTANCE": str(tmp_path / "instance"),
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "AT_WEBHOOK_TOKEN": AT_TOKEN,
             # Tests type faster than people: a journey sends dozens of messages within a second.
             "LIMITS": "sender=600/minute"}

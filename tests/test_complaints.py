@@ -59,8 +59,8 @@ def test_a_complaint_is_a_case_naming_the_agency(dial, listed, run_worker):
     case = fresh(listed).scalar(select(Case))
     assert (case.kind, case.category, case.priority, case.mission_id) == (
         CaseKind.AGENCY_COMPLAINT, "agency_fees", Priority.NORMAL, "sa-riyadh")
-    assert case.details == {"agency_key": "RA/2018/0456", "agency_name": "Sunrise Recruitment Agency",
-                            "licence_number": "RA/2018/0456"}
+    assert (case.agency_key, case.agency) == ("RA/2018/0456", "Sunrise Recruitment Agency")
+    assert case.details == {"licence_number": "RA/2018/0456"}
     assert "Sunrise Recruitment Agency (RA/2018/0456), NOT licensed" in case.description
     assert "They took 50,000 shillings" in case.description
     assert screens[-1] == "END " + listed.texts.get("en", "complaint.done", reference=case.reference,
@@ -74,7 +74,7 @@ def test_a_complaint_is_a_case_naming_the_agency(dial, listed, run_worker):
 def test_an_agency_not_in_the_list_is_named_as_typed(dial, listed):
     run(dial, listed, ussd_journey("complaint", UNLISTED), "en")
     case = fresh(listed).scalar(select(Case))
-    assert (case.details["agency_key"], case.details["licence_number"]) == ("name:fly by night agency", None)
+    assert (case.agency_key, case.details["licence_number"]) == ("name:fly by night agency", None)
     assert (case.country, case.city, case.mission_id) == ("KE", "Nairobi", None)
 
 
@@ -98,8 +98,7 @@ def test_several_complaints_about_one_agency_alert_the_regulator_once(dial, list
     assert alert.recipient == REGULATOR
     assert alert.body.startswith("AGENCY ALERT Sunrise Recruitment Agency (RA/2018/0456): 3 complaints in the "
                                  "last 7 days")
-    references = fresh(listed).scalars(select(Case.reference).where(Case.details["agency_key"].as_string()
-                                                                  == "RA/2018/0456")).all()
+    references = fresh(listed).scalars(select(Case.reference).where(Case.agency_key == "RA/2018/0456")).all()
     assert all(reference in alert.body for reference in references)
     complaint_by(dial, "+254711000005")  # a fourth: the regulator already knows
     assert len(agency_alerts(listed)) == 1
@@ -128,7 +127,7 @@ def test_chat_journey(client, listed, lang, transport):
     speak_chat(listed, chat, lang)
     walk(listed, chat, lang, [("Hello", "main.menu")] + REVOKED)
     case = fresh(listed).scalar(select(Case))
-    assert (case.kind, case.channel, case.details["agency_key"]) == (CaseKind.AGENCY_COMPLAINT, channel, "RA/2018/0456")
+    assert (case.kind, case.channel, case.agency_key) == (CaseKind.AGENCY_COMPLAINT, channel, "RA/2018/0456")
 
 
 @pytest.mark.parametrize("section, message", [

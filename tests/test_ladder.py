@@ -291,7 +291,7 @@ def test_a_broken_policy_is_refused_naming_the_place(tmp_path, label, changes, e
 def start_app(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"], cwd=ROOT,
-        env={**os.environ, "MSAADA_INSTANCE": str(tmp_path / "instance"), **env},
+        env={**os.environ, "MSAADA_INSTANCE": str(tmp_path / "instance"), "DATA_KEYS": "start-up-test-key-0123", **env},
         capture_output=True, text=True, timeout=60)
 
 

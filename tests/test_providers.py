@@ -59,7 +59,7 @@ def twilio_fake():
 def read_settings(tmp_path, env: dict[str, str | None]) -> Settings:
     """Settings without a database or Redis behind them: the providers need neither. A None
     value leaves the variable out."""
-    base = {"SECRET_KEY": "test", "DATA_KEYS": "test-key"}
+    base = {"SECRET_KEY": "test", "DATA_KEYS": "test-data-key-0123456789"}
     return Settings.from_env({k: v for k, v in {**base, **env}.items() if v is not None},
                              instance_path=tmp_path / "instance")
 

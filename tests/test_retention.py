@@ -119,12 +119,13 @@ def test_flask_data_retention_dry_run(app, services, resolved):
 
 
 def test_retention_is_set_in_one_place(tmp_path):
-    settings = Settings.from_env({"RETENTION": "drafts=3d,audit=3650d"}, instance_path=tmp_path)
+    settings = Settings.from_env({"RETENTION": "drafts=3d,audit=3650d", "DATA_KEYS": "retention-key-0123456"},
+                                 instance_path=tmp_path)
     assert [settings.keep_days(k) for k in retention.KINDS] == [3, 90, 730, 3650]
     with pytest.raises(SettingsError, match="RETENTION: drafts: a number of days"):
-        Settings.from_env({"RETENTION": "drafts=3"}, instance_path=tmp_path)
+        Settings.from_env({"RETENTION": "drafts=3", "DATA_KEYS": "retention-key-0123456"}, instance_path=tmp_path)
     with pytest.raises(SettingsError, match="unknown kind 'names'"):
-        Settings.from_env({"RETENTION": "names=3d"}, instance_path=tmp_path)
+        Settings.from_env({"RETENTION": "names=3d", "DATA_KEYS": "retention-key-0123456"}, instance_path=tmp_path)
 
 
 def test_the_metrics_say_what_the_last_round_removed(client, services, resolved):

@@ -120,7 +120,7 @@ def test_a_proxy_report_escalates_as_unverified_and_the_person_is_contacted(dial
     case = the_case(services)
     assert (case.kind, case.category, case.priority, case.mission_id) == (
         CaseKind.DISTRESS, "physical_abuse", Priority.CRITICAL, "sa-riyadh")
-    assert case.details["unverified"] is True and case.details["reported_by"] == FAMILY
+    assert case.unverified is True and case.details["reported_by"] == FAMILY
     assert (case.details["their_phone"], case.details["contact_them"]) == ("+966551234567", True)
     run_worker()
     messages = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)).all()
@@ -240,7 +240,7 @@ def test_a_proxy_report_by_chat_escalates_as_unverified(client, services, transp
     chat = Chat(client, services, channel=channel, provider=provider, phone=FAMILY)
     walk(services, chat, "en", [("Hello", "main.menu")] + PROXY)
     case = the_case(services)
-    assert (case.channel, case.phone, case.details["unverified"]) == (channel, FAMILY, True)
+    assert (case.channel, case.phone, case.unverified) == (channel, FAMILY, True)
     alerts = fresh(services).scalars(select(OutboundMessage).where(OutboundMessage.purpose == "alert")).all()
     assert {m.recipient for m in alerts} == {CENTRE, RIYADH}
     assert all(m.body.startswith("UNVERIFIED SOS") for m in alerts)

@@ -18,8 +18,12 @@ AT = {"AT_USERNAME": "sandbox", "AT_API_KEY": "at-key", "AT_WEBHOOK_TOKEN": "at-
 TWILIO = {"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tw-token", "TWILIO_SMS_FROM": "+15550000000"}
 
 
+DATA_KEY = "a-data-key-of-some-length"
+
+
 def read(env: dict[str, str], tmp_path: Path) -> Settings:
-    return Settings.from_env(env, instance_path=tmp_path)
+    """The settings from `env`, with a data key unless `env` says DATA_KEYS itself."""
+    return Settings.from_env({"DATA_KEYS": DATA_KEY, **env}, instance_path=tmp_path)
 
 
 # --- defaults ------------------------------------------------------------------------------------
@@ -37,21 +41,34 @@ def test_defaults_with_an_empty_environment(tmp_path):
     assert settings.simulator is False
 
 
-def test_secret_and_data_keys_are_generated_into_the_instance_folder_and_kept(tmp_path):
+def test_the_secret_key_is_generated_into_the_instance_folder_and_kept(tmp_path):
     first = read({}, tmp_path)
     second = read({}, tmp_path)
 
     assert first.secret_key == (tmp_path / "secret_key").read_text().strip()
-    assert first.data_keys == ((tmp_path / "data_key").read_text().strip(),)
     assert len(first.secret_key) >= 32 and first.secret_key != first.data_keys[0]
-    assert (second.secret_key, second.data_keys) == (first.secret_key, first.data_keys)
+    assert second.secret_key == first.secret_key
+
+
+def test_the_data_key_make_run_generated_is_read_from_the_instance_folder(tmp_path):
+    (tmp_path / "data_key").write_text("generated-by-make-run-0123\n")
+
+    assert read({"DATA_KEYS": ""}, tmp_path).data_keys == ("generated-by-make-run-0123",)
+
+
+def test_without_data_keys_start_up_stops_instead_of_making_one_up(tmp_path):
+    """A key one machine made up on the spot would seal data no other machine could open."""
+    with pytest.raises(SettingsError, match="^DATA_KEYS: required"):
+        read({"DATA_KEYS": ""}, tmp_path)
+    assert not (tmp_path / "data_key").exists()
 
 
 def test_given_secret_and_data_keys_win_and_nothing_is_written(tmp_path):
-    settings = read({"SECRET_KEY": "s3cret", "DATA_KEYS": "new, old"}, tmp_path / "instance")
+    settings = read({"SECRET_KEY": "s3cret", "DATA_KEYS": "new-key-0123456789, old-key-0123456789"},
+                    tmp_path / "instance")
 
     assert settings.secret_key == "s3cret"
-    assert settings.data_keys == ("new", "old")
+    assert settings.data_keys == ("new-key-0123456789", "old-key-0123456789")
     assert not (tmp_path / "instance").exists()
 
 
@@ -86,6 +103,8 @@ BAD = [
     ("TRUSTED_PROXIES", {"TRUSTED_PROXIES": "-1"}),
     ("LIMITS", {"LIMITS": "nonsense=5/minute"}),
     ("LIMITS", {"LIMITS": "sender=lots"}),
+    ("DATA_KEYS", {"DATA_KEYS": "short"}),
+    ("DATA_KEYS", {"DATA_KEYS": "same-key-0123456789,same-key-0123456789"}),
 ]
 
 
@@ -163,7 +182,7 @@ def test_limits_override_the_defaults_one_by_one(tmp_path):
 def start_app(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"], cwd=ROOT,
-        env={**os.environ, "MSAADA_INSTANCE": str(tmp_path / "instance"), **env},
+        env={**os.environ, "MSAADA_INSTANCE": str(tmp_path / "instance"), "DATA_KEYS": DATA_KEY, **env},
         capture_output=True, text=True, timeout=60)
 
 

@@ -193,7 +193,7 @@ def test_whatsapp_is_signed_and_a_shared_location_places_the_sos(client, service
     assert "Help is coming" in done["reply"] and case.reference in done["reply"]
     assert (case.latitude, case.longitude) == (pytest.approx(24.7136), pytest.approx(46.6753))
     assert (case.country, case.city, case.mission_id, case.channel) == ("SA", "Riyadh", "sa-riyadh", "whatsapp")
-    located = fresh(services).scalar(select(InboundMessage).where(InboundMessage.text == ""))
+    (located,) = [m for m in fresh(services).scalars(select(InboundMessage)) if m.text == ""]
     assert located.data["latitude"] == pytest.approx(24.7136)
 
 

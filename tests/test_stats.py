@@ -37,10 +37,12 @@ def register(services, phone: str, agency: str | None, employer: str | None) -> 
 
 def raise_case(services, phone: str, place: tuple[str, str], category: str, at: datetime,
                waited: float | None = None, person_id: int | None = None,
-               kind: CaseKind = CaseKind.DISTRESS, details: dict | None = None) -> int:
-    """A case opened at `at` and acknowledged `waited` seconds later (None: not yet)."""
+               kind: CaseKind = CaseKind.DISTRESS, agency: str | None = None) -> int:
+    """A case opened at `at` and acknowledged `waited` seconds later (None: not yet); `agency` as
+    gateway.conversation.complaints records the agency a complaint names."""
     opened = submit(services, NewCase(kind=kind, category=category, phone=phone, channel="ussd",
-                                      country=place[0], city=place[1], person_id=person_id, details=details))
+                                      country=place[0], city=place[1], person_id=person_id,
+                                      agency_key="name:x" if agency else None, agency=agency))
     acknowledged = at + timedelta(seconds=waited) if waited is not None else None
     with services.db.transaction() as session:
         session.execute(update(Case).where(Case.id == opened.id).values(
@@ -148,27 +150,21 @@ def test_a_mission_officer_counts_their_mission_only(known):
     assert stats.total(known, operator) == stats.total(known, EVERYONE) == 10
 
 
-def complaint(agency_name: str | None) -> dict:
-    """A complaint's details as gateway.conversation.complaints writes them."""
-    return {"agency_key": "name:x", "agency_name": agency_name, "licence_number": None}
-
-
 def test_an_agency_complaint_counts_under_the_agency_it_is_about(services):
     registered = register(services, "+254720000011", "Global Jobs Ltd", "Abdullah Al Saud")
     riyadh = ("SA", "Riyadh")
     raise_case(services, "+254721000011", riyadh, "unpaid_wages", T0, person_id=registered)
     # The same worker complains about another agency than the one they registered through.
     raise_case(services, "+254721000012", riyadh, "fees_charged", T0, person_id=registered,
-               kind=CaseKind.AGENCY_COMPLAINT, details=complaint("Al Noor Recruitment"))
+               kind=CaseKind.AGENCY_COMPLAINT, agency="Al Noor Recruitment")
     # Someone not registered complains; the name as typed merges with the same agency.
     raise_case(services, "+254721000013", riyadh, "passport_withheld", T0 + DAY,
-               kind=CaseKind.AGENCY_COMPLAINT, details=complaint("al noor  RECRUITMENT"))
+               kind=CaseKind.AGENCY_COMPLAINT, agency="al noor  RECRUITMENT")
     # A complaint that names no agency falls back to the registration's.
     raise_case(services, "+254721000014", riyadh, "fees_charged", T0 + DAY, person_id=registered,
-               kind=CaseKind.AGENCY_COMPLAINT, details=complaint(None))
-    # Only complaints are read for an agency: another kind's details are not.
-    raise_case(services, "+254721000015", riyadh, "stranded", T0 + DAY,
-               details={"agency_name": "Not An Agency"})
+               kind=CaseKind.AGENCY_COMPLAINT, agency=None)
+    # Only complaints are read for an agency: another kind's is not.
+    raise_case(services, "+254721000015", riyadh, "stranded", T0 + DAY, agency="Not An Agency")
     services.db.remove()
     session = services.db()
 

@@ -21,8 +21,8 @@ PURPOSE = "agency_alert"
 
 
 def agency_case(agency_key: str):
-    """The condition "a complaint about this agency" (details.agency_key, on every database)."""
-    return (Case.kind == CaseKind.AGENCY_COMPLAINT) & (Case.details["agency_key"].as_string() == agency_key)
+    """The condition "a complaint about this agency"."""
+    return (Case.kind == CaseKind.AGENCY_COMPLAINT) & (Case.agency_key == agency_key)
 
 
 def check(services, agency_key: str, agency_label: str, now=None) -> list[int]:

@@ -16,6 +16,7 @@ from gateway.cases.notices import forward_to_handler
 from gateway.reference.gsm import fit
 from gateway.reference.matching import match_mission
 from gateway.reference.wording import alert_text
+from gateway.store.crypto import Findable, lookup
 from gateway.store.models import Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, utcnow
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: easy to read over the phone
@@ -55,6 +56,9 @@ class NewCase:
     person_id: int | None = None
     details: dict | None = None
     source_key: str | None = None
+    unverified: bool = False  # reported by someone else
+    agency_key: str | None = None  # an agency complaint's agency
+    agency: str | None = None
 
 
 # Built once: constant statements are compiled once and then only executed.
@@ -93,6 +97,7 @@ def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[in
         status=CaseStatus.OPEN, country=new.country, city=new.city, latitude=new.latitude,
         longitude=new.longitude, channel=new.channel, source_key=new.source_key, phone=new.phone,
         discreet=new.discreet, description=new.description, details=new.details or {},
+        unverified=new.unverified, agency_key=new.agency_key, agency=new.agency,
         person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=1,
         escalation_repeats=0, ack_deadline=now + policy.ack_within(priority), created_at=now, updated_at=now,
     )
@@ -118,7 +123,7 @@ def _insert_at_once(conn, values: dict, event: dict, alert: dict, recipients: li
     """PostgreSQL: the case, its event and its alerts in one statement (one round trip instead
     of five), the inserts chained through data-modifying CTEs. Same rows as the plain path."""
     params = {**values, **{f"event_{k}": v for k, v in event.items()},
-              **{f"alert_{k}": v for k, v in alert.items()}, "recipients": recipients}
+              **{f"alert_{k}": v for k, v in alert.items()}, "recipients": recipients, "recipient_keys": recipients}
     found = conn.execute(_at_once_statement(tuple(values), tuple(event), tuple(alert)), params).all()
     if found:
         return found[0][0], [row[1] for row in found]
@@ -135,9 +140,11 @@ def _at_once_statement(case_columns: tuple, event_columns: tuple, alert_columns:
         ["case_id", *event_columns],
         select(new_case.c.id, *(bindparam(f"event_{k}", type_=events.c[k].type) for k in event_columns)),
     ).cte("new_event")
-    to = func.unnest(bindparam("recipients", type_=ARRAY(String))).table_valued(
-        "recipient", with_ordinality="position").render_derived(name="recipients")
-    key = literal("alert:") + cast(new_case.c.id, String) + ":" + to.c.recipient + ":1:0"
+    # Each recipient twice: sealed for its column, as it is for the idempotency key (the same
+    # key every other path builds, from directory numbers: nobody's personal data).
+    to = func.unnest(bindparam("recipients", type_=ARRAY(Findable())), bindparam("recipient_keys", type_=ARRAY(String))) \
+        .table_valued("recipient", "number", with_ordinality="position").render_derived(name="recipients")
+    key = literal("alert:") + cast(new_case.c.id, String) + ":" + to.c.number + ":1:0"
     rows = (select(new_case.c.id, to.c.recipient, key,
                    *(bindparam(f"alert_{k}", type_=messages.c[k].type) for k in alert_columns))
             .select_from(new_case.join(to, true())).order_by(to.c.position))  # one case x each recipient
@@ -180,7 +187,7 @@ OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)
 
 OPEN_CASE_OF = (select(Case.id, Case.reference).where(
     Case.phone.in_(bindparam("phones", expanding=True)), Case.status.in_(OPEN_STATUSES),
-    Case.kind == CaseKind.DISTRESS, Case.details["unverified"].as_boolean().is_not(True))
+    Case.kind == CaseKind.DISTRESS, Case.unverified.is_(False))
     .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
 
 
@@ -192,7 +199,7 @@ def open_case_of(db, phones: set[str]):
     not theirs: their own SOS must not disappear into one, nor their messages be added to it.
     """
     with db.autocommit() as conn:
-        return conn.execute(OPEN_CASE_OF, {"phones": sorted(phones)}).first()
+        return conn.execute(OPEN_CASE_OF, {"phones": lookup(sorted(phones))}).first()
 
 
 @dataclass

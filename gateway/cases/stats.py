@@ -21,11 +21,9 @@ from sqlalchemy import func, select
 from gateway.cases.access import Viewer
 from gateway.store.models import Case, CaseKind, Registration
 
-# A complaint is about the agency it names (gateway.conversation.complaints writes agency_name), which need
+# A complaint is about the agency it names (gateway.conversation.complaints writes it), which need
 # not be the one the person registered through; other cases count under the registration's.
-# JSON element access works alike on SQLite and PostgreSQL; a missing key reads as NULL.
-CASE_AGENCY = func.coalesce(
-    when((Case.kind == CaseKind.AGENCY_COMPLAINT, Case.details["agency_name"].as_string())), Registration.agency)
+CASE_AGENCY = func.coalesce(when((Case.kind == CaseKind.AGENCY_COMPLAINT, Case.agency)), Registration.agency)
 
 # What cases can be counted by. Agency and employer come from the registration of the case's
 # person (a case raised by someone not registered counts under None), save an agency complaint's

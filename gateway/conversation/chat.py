@@ -18,7 +18,6 @@ only withhold the reply: past `sender` messages from one number, to a number wit
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -39,6 +38,7 @@ from gateway.people import identity
 from gateway.people.identity import Who, ensure_person
 from gateway.reference.places import place_of
 from gateway.store import spool
+from gateway.store.crypto import keyring, open_json, seal_json
 from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 
 log = logging.getLogger(__name__)
@@ -303,22 +303,28 @@ def render(screen: Screen) -> str:
 
 # --- state ---------------------------------------------------------------------------------------
 
+def state_key(channel: str, phone: str) -> str:
+    """Where a conversation is kept in Redis: no number in the key, only a keyed hash of it."""
+    return KEY.format(channel, keyring().tag("chat", phone))
+
+
 def _load(services, message: Message) -> dict | None:
     try:
-        raw = services.redis.get(KEY.format(message.channel, message.phone))
+        raw = services.redis.get(state_key(message.channel, message.phone))
     except RedisError as exc:
         log.warning("chat state not read, starting afresh: %s", exc)
         return None
-    return json.loads(raw) if raw else None
+    return open_json(raw) if raw else None
 
 
 def _save(services, message: Message, ctx: Context, convo: Conversation | None) -> None:
-    key = KEY.format(message.channel, message.phone)
+    """The conversation so far, sealed: it holds the answers given (names, numbers)."""
+    key = state_key(message.channel, message.phone)
     try:
         if convo is None or convo.ended:
             services.redis.delete(key)
         else:
             state = {"convo": convo.to_dict(), "session_id": ctx.extras["session_id"], "who": who(ctx).to_dict()}
-            services.redis.set(key, json.dumps(state), ex=services.settings.chat_session_ttl)
+            services.redis.set(key, seal_json(state), ex=services.settings.chat_session_ttl)
     except RedisError as exc:
         log.warning("chat state not saved: %s", exc)

@@ -53,8 +53,8 @@ def open_complaint_case(ctx: Context, convo: Conversation) -> dict:
         kind=CaseKind.AGENCY_COMPLAINT, category=answers.get("category") or "agency_complaint", phone=ctx.phone,
         channel=ctx.channel, country=answers.get("country"), city=answers.get("city"), description=said,
         person_id=who(ctx).person_id, source_key=ctx.extras.get("source_key"),
-        details={"agency_key": key, "agency_name": agency.name if agency else answers.get("query"),
-                 "licence_number": agency.licence_number if agency else None}))
+        agency_key=key, agency=agency.name if agency else answers.get("query"),
+        details={"licence_number": agency.licence_number if agency else None}))
     dispatch(ctx.services, agency_alerts.check(ctx.services, key, label))
     return done_text(ctx, "complaint", case)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from gateway.conversation.engine import Context, Conversation, Screen
 from gateway.conversation.screens import BACK, MORE, pages
 from gateway.people.identity import Who, confirm_from
 from gateway.store import spool
+from gateway.store.crypto import open_json, seal_json
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # a USSD screen takes 182 characters; far more is not a person typing
@@ -207,13 +207,13 @@ def _load(services, key: str) -> dict | None:
     except RedisError as exc:
         log.warning("USSD state not read, looking the number up again: %s", exc)
         return None
-    return json.loads(raw) if raw else None
+    return open_json(raw) if raw else None
 
 
 def _save(services, key: str, state: dict) -> None:
-    """Keep the starting facts (and the final screen). If Redis is away, the next request
-    looks the number up again."""
+    """Keep the starting facts (and the final screen), sealed: they hold what the caller typed.
+    If Redis is away, the next request looks the number up again."""
     try:
-        services.redis.set(key, json.dumps(state), ex=services.settings.session_ttl)
+        services.redis.set(key, seal_json(state), ex=services.settings.session_ttl)
     except RedisError as exc:
         log.warning("USSD state not saved (the next request looks the number up again): %s", exc)

@@ -64,20 +64,21 @@ def open_proxy_case(ctx: Context, convo: Conversation) -> dict:
         how = f"their tel {their_phone} - DO NOT contact them, the reporter says it would endanger them"
     description = (f"Reported by the Tel above (their {relation}) for {answers.get('name') or 'a person not named'}; "
                    f"{how}.")
-    details = {"unverified": True, "reported_by": ctx.phone, "relation": answers.get("relation"),
+    details = {"reported_by": ctx.phone, "relation": answers.get("relation"),
                "name": answers.get("name"), "their_phone": their_phone, "contact_them": contact_them}
-    case = _submit(ctx, answers, CaseKind.DISTRESS, answers.get("category") or "other", description, details)
+    case = _submit(ctx, answers, CaseKind.DISTRESS, answers.get("category") or "other", description, details,
+                   unverified=True)
     if contact_them:
         _contact_them(ctx, case, their_phone, convo.lang)
     return done_text(ctx, "proxy_sos", case)
 
 
 def _submit(ctx: Context, answers: dict, kind: CaseKind, category: str, description: str,
-            details: dict) -> Opened:
+            details: dict, unverified: bool = False) -> Opened:
     """The case, placed where the person concerned was last (its mission is alerted)."""
     return submit(ctx.services, NewCase(
         kind=kind, category=category, phone=ctx.phone, channel=ctx.channel, country=answers.get("country"),
-        city=answers.get("city"), description=description, details=details,
+        city=answers.get("city"), description=description, details=details, unverified=unverified,
         source_key=ctx.extras.get("source_key")))
 
 

@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, and_, bindparam, select
+from sqlalchemy import String, and_, bindparam, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
+from gateway.store.crypto import lookup
 from gateway.store.models import Case, Draft, OutboundMessage, Person, PersonPhone, PhoneClaim, Registration, utcnow
 
 
@@ -35,15 +36,16 @@ class Who:
         return cls(**data)
 
 
-_ASKED = select(bindparam("phone", type_=String).label("phone")).subquery()
+_ASKED = select(literal(1).label("asked")).subquery()
+_PHONES = bindparam("phones", expanding=True)  # the number under each data key (crypto.lookup)
 # One round trip for everything a conversation starts with, found or not.
 WHO_QUERY = (
     select(Person.id, Person.language, Registration.country, Registration.city, Draft.step, Draft.answers)
     .select_from(_ASKED)
-    .outerjoin(PersonPhone, PersonPhone.phone == _ASKED.c.phone)
+    .outerjoin(PersonPhone, PersonPhone.phone.in_(_PHONES))
     .outerjoin(Person, Person.id == PersonPhone.person_id)
     .outerjoin(Registration, Registration.person_id == Person.id)
-    .outerjoin(Draft, and_(Draft.phone == _ASKED.c.phone, Draft.flow == "register",
+    .outerjoin(Draft, and_(Draft.phone.in_(_PHONES), Draft.flow == "register",
                            Draft.session != bindparam("session", type_=String)))
     .order_by(Draft.updated_at.desc())
 )
@@ -54,7 +56,7 @@ def who_is(db, phone: str, session: str = "") -> Who:
     for attempt in (1, 2):
         try:
             with db.autocommit() as conn:
-                row = conn.execute(WHO_QUERY, {"phone": phone, "session": session}).first()
+                row = conn.execute(WHO_QUERY, {"phones": lookup([phone]), "session": session}).first()
             break
         except DBAPIError as exc:
             if not exc.connection_invalidated or attempt == 2:

@@ -36,7 +36,7 @@ def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     contact = "DISCREET - do not call or SMS them" if case["discreet"] else "may be contacted"
     routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
     label = KIND_LABELS.get(kind, "CASE")
-    if (case.get("details") or {}).get("unverified"):  # reported by someone else, not heard from them
+    if case.get("unverified"):  # reported by someone else, not heard from them
         label = "UNVERIFIED " + label
     text = (f"{label} {reference} {priority.upper()}: "
             f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "

@@ -1,7 +1,10 @@
 """The database: people, registrations, cases and their timeline, the outbox, the directory.
 
 SQLAlchemy 2 typed models. Every time is stored in UTC. Statuses are string enums so that
-the database holds readable words.
+the database holds readable words. Personal data is sealed (gateway/store/crypto.py): `Secret`
+columns can only be stored and read back, `Findable` ones (numbers, actors, employers) can still
+be compared, joined and grouped by. The directory's own numbers (officers) are not sealed: they
+are the missions' published duty numbers, read from DIRECTORY_FILE.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ import enum
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from gateway.store.crypto import Findable, Secret, SecretFloat, SecretJSON
+from gateway.store.terms import terms
 
 
 def utcnow() -> datetime:
@@ -100,7 +107,7 @@ class PersonPhone(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    phone: Mapped[str] = mapped_column(Findable, unique=True)
     # STOP: no non-essential messages to this number. Never silences a distress case.
     opted_out_at: Mapped[datetime | None]
     # When the number was proven to be this person's: it wrote to us itself (the telco's word, in
@@ -122,8 +129,8 @@ class PhoneClaim(Base):
     __tablename__ = "phone_claims"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    claimant: Mapped[str] = mapped_column(String(20))  # the number that asked
-    phone: Mapped[str] = mapped_column(String(20), index=True)  # the number claimed
+    claimant: Mapped[str] = mapped_column(Findable)  # the number that asked
+    phone: Mapped[str] = mapped_column(Findable, index=True)  # the number claimed
     session: Mapped[str] = mapped_column(String(120))  # the conversation that asked (one code each)
     code_hash: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes typed
@@ -141,22 +148,28 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
-    full_name: Mapped[str] = mapped_column(String(120))
-    id_number: Mapped[str] = mapped_column(String(40))
+    full_name: Mapped[str] = mapped_column(Secret)  # searched through search_terms
+    id_number: Mapped[str] = mapped_column(Secret)  # likewise
     country: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(80))
-    employer_name: Mapped[str | None] = mapped_column(String(120))
-    employer_phone: Mapped[str | None] = mapped_column(String(20))
+    employer_name: Mapped[str | None] = mapped_column(Findable)  # counted by in reports
+    employer_phone: Mapped[str | None] = mapped_column(Secret)
     job_type: Mapped[str | None] = mapped_column(String(40))
     agency: Mapped[str | None] = mapped_column(String(120))
-    next_of_kin_name: Mapped[str | None] = mapped_column(String(120))
-    next_of_kin_phone: Mapped[str | None] = mapped_column(String(20))
+    next_of_kin_name: Mapped[str | None] = mapped_column(Secret)
+    next_of_kin_phone: Mapped[str | None] = mapped_column(Secret)
     consent_at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="registration")
+    # Kept up to date on every flush (below), whoever writes the registration.
+    search_terms: Mapped[list[SearchTerm]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    def reindex(self) -> None:
+        """The search terms of the name and number as they are now (gateway/store/search.py)."""
+        self.search_terms = [SearchTerm(term=term) for term in sorted(terms(self.full_name, self.id_number))]
 
 
 class Draft(Base):
@@ -169,11 +182,11 @@ class Draft(Base):
     __tablename__ = "drafts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(Findable)
     flow: Mapped[str] = mapped_column(String(40))
     session: Mapped[str] = mapped_column(String(120))
     step: Mapped[str] = mapped_column(String(40))
-    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answers: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("uq_drafts_phone_flow_session", "phone", "flow", "session", unique=True),)
@@ -235,15 +248,20 @@ class Case(Base):
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
     country: Mapped[str | None] = mapped_column(String(2))
     city: Mapped[str | None] = mapped_column(String(80))
-    latitude: Mapped[float | None] = mapped_column(Float)
-    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(SecretFloat)
+    longitude: Mapped[float | None] = mapped_column(SecretFloat)
     channel: Mapped[str] = mapped_column(String(16))
     # What raised it, e.g. "ussd:<sessionId>": a provider's retry finds the case instead of a new one.
     source_key: Mapped[str | None] = mapped_column(String(120), unique=True)
-    phone: Mapped[str] = mapped_column(String(20), index=True)  # the number that raised it
+    phone: Mapped[str] = mapped_column(Findable, index=True)  # the number that raised it
     discreet: Mapped[bool] = mapped_column(Boolean, default=False)
-    description: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    description: Mapped[str | None] = mapped_column(Secret)
+    details: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)  # what a report says of its subject
+    # Reported by someone else (a relative, a friend): nobody has heard it from the person.
+    unverified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An agency complaint's agency: its licence number or "name:<folded name>", and its name.
+    agency_key: Mapped[str | None] = mapped_column(String(80), index=True)
+    agency: Mapped[str | None] = mapped_column(String(160))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
     mission_id: Mapped[str | None] = mapped_column(ForeignKey("missions.id"), index=True)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)  # the level alerted last
@@ -277,10 +295,10 @@ class CaseEvent(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(24))  # opened, message_in, message_out, escalated, ...
-    actor: Mapped[str] = mapped_column(String(80))  # a phone, a user, or "system"
+    actor: Mapped[str] = mapped_column(Findable)  # a phone, a user, or "system"
     channel: Mapped[str | None] = mapped_column(String(24))
-    text: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str | None] = mapped_column(Secret)
+    data: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)
 
     case: Mapped[Case] = relationship(back_populates="events")
 
@@ -292,9 +310,9 @@ class OutboundMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    recipient: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(Findable)
     channel: Mapped[str] = mapped_column(String(24), default="sms")  # sms, whatsapp, whatsapp_template
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Secret)
     purpose: Mapped[str] = mapped_column(String(16))  # alert, reply, notice
     level: Mapped[int | None] = mapped_column(Integer)
     provider: Mapped[str | None] = mapped_column(String(20))  # the provider of the last attempt
@@ -309,7 +327,7 @@ class OutboundMessage(Base):
     send_started_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Secret)
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -328,12 +346,12 @@ class InboundMessage(Base):
     provider: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str] = mapped_column(String(80))
     channel: Mapped[str] = mapped_column(String(16))  # sms, whatsapp
-    phone: Mapped[str] = mapped_column(String(20))
-    to: Mapped[str | None] = mapped_column(String(40))
-    text: Mapped[str] = mapped_column(Text, default="")
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # location, media, profile name
+    phone: Mapped[str] = mapped_column(Findable)
+    to: Mapped[str | None] = mapped_column(String(40))  # our own number
+    text: Mapped[str] = mapped_column(Secret, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)  # location, media, profile name
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
-    reply: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Secret)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None]
 
@@ -413,7 +431,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))  # login, login_failed, acknowledge, view_case, ...
     target: Mapped[str | None] = mapped_column(String(80))  # a case reference, a username
     ip: Mapped[str | None] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)
 
 
 # --- diaspora services (issue 6) ------------------------------------------------------------------
@@ -464,11 +482,11 @@ class Association(Base):
     name: Mapped[str] = mapped_column(String(120))
     country: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(80))
-    contact_name: Mapped[str] = mapped_column(String(120))
-    contact_phone: Mapped[str] = mapped_column(String(20))
+    contact_name: Mapped[str] = mapped_column(Secret)
+    contact_phone: Mapped[str] = mapped_column(Findable)
     members: Mapped[int] = mapped_column(Integer)
     focus: Mapped[str] = mapped_column(String(40))
-    registered_by: Mapped[str] = mapped_column(String(20))  # the number that registered it
+    registered_by: Mapped[str] = mapped_column(Findable)  # the number that registered it
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -481,10 +499,43 @@ class Placement(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    employer_name: Mapped[str] = mapped_column(String(120))
+    employer_name: Mapped[str] = mapped_column(Findable)
     country: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(80))
     start_date: Mapped[date] = mapped_column(Date)
     agency: Mapped[str | None] = mapped_column(String(120))
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- sealed data (issue 12) --------------------------------------------------------------------------
+
+class SearchTerm(Base):
+    """A keyed hash of one folded word of a registration's name, or of its ID number: how the
+    registry is searched without the names being readable (gateway/store/search.py)."""
+
+    __tablename__ = "search_terms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
+    term: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class KeyCheck(Base):
+    """A known word sealed under DATA_KEYS: start-up opens it, so a wrong key (or an old key
+    dropped before `flask keys rotate` finished) stops start-up instead of failing later."""
+
+    __tablename__ = "key_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sealed: Mapped[str] = mapped_column(Secret)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_search_terms(session, _context, _instances) -> None:
+    """A registration's search terms follow its name and ID number, however they were written."""
+    for row in (*session.new, *session.dirty):
+        if isinstance(row, Registration) and (row in session.new or any(
+                inspect(row).attrs[name].history.has_changes() for name in ("full_name", "id_number"))):
+            row.reindex()

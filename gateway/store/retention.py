@@ -22,12 +22,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store import audit
+from gateway.store.crypto import Clear
 from gateway.store.models import (AuditEntry, Case, CaseEvent, CaseStatus, Draft, Heartbeat, InboundMessage,
                                   MessageStatus, OutboundMessage, utcnow)
 
 KINDS = ("drafts", "messages", "cases", "audit")
-REMOVED = "[removed]"  # what stands where message words were
-PSEUDONYM = "removed"  # what stands where a pseudonymised case's number was
+# Nobody's data, so stored unsealed: SQL can tell what has gone already.
+REMOVED = Clear("[removed]")  # what stands where message words were
+PSEUDONYM = Clear("removed")  # what stands where a pseudonymised case's number was
 HEARTBEAT = "retention"
 EVERY = timedelta(days=1)
 UNSENT = (MessageStatus.PENDING, MessageStatus.SENDING)

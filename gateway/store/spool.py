@@ -11,7 +11,8 @@ Where it is kept: a Redis stream (shared by every process; the sweeper's leader 
 when Redis is away too, an append-only file of this process in the instance folder (fsynced,
 0600), which this process replays itself.
 
-It holds personal data (numbers, what people wrote) for as long as the database is down.
+It holds personal data (numbers, what people wrote) for as long as the database is down, sealed
+under DATA_KEYS like the database's own (gateway/store/crypto.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from gateway.store.crypto import SealError, open_json, seal_json
 from gateway.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def keep(services, kind: str, payload: dict) -> None:
         Unavailable: when nothing could keep it (then, and only then, the caller gets a 5xx).
     """
     services.db.remove()  # the session saw the database fail: start afresh later
-    entry = json.dumps({"kind": kind, "payload": payload, "at": utcnow().isoformat()})
+    entry = json.dumps({"kind": kind, "payload": seal_json(payload), "at": utcnow().isoformat()})
     try:
         services.redis.xadd(STREAM, {"entry": entry})
         log.warning("database unavailable: a %s request was spooled in Redis", kind)
@@ -142,9 +144,14 @@ def _handle(services, raw) -> bool:
     if entry["kind"] not in HANDLERS:  # its module is not loaded in this process: keep it
         log.error("no replay for spooled %s requests in this process: kept", entry["kind"])
         return False
+    try:
+        payload = open_json(entry["payload"])
+    except SealError as exc:  # sealed under a key no longer listed: keep it for when it is
+        log.error("a spooled %s request cannot be opened (%s): kept", entry["kind"], exc)
+        return False
     for attempt in (1, 2):
         try:
-            HANDLERS[entry["kind"]](services, entry["payload"])
+            HANDLERS[entry["kind"]](services, payload)
             return True
         except Exception as exc:  # noqa: BLE001
             services.db.remove()
