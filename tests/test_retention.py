@@ -134,3 +134,34 @@ def test_the_metrics_say_what_the_last_round_removed(client, services, resolved)
     assert 'msaada_retention_last_round{kind="drafts"} 1.0' in text
     assert 'msaada_retention_last_round{kind="cases"} 0.0' in text
     assert "msaada_retention_last_round_timestamp_seconds" in text
+
+
+def test_a_pseudonymised_case_holds_its_number_and_words_nowhere(services, resolved, run_worker):
+    """Not on the case, its timeline (actors, and what the events' data say: whom a message went
+    to, where the person was), its messages, nor in the audit log's copy of an officer's note."""
+    import json
+
+    from gateway.cases import officers
+    from gateway.store import audit
+    from gateway.store.models import Base
+
+    case, now = resolved
+    with services.db.transaction() as session:  # a notice went to the person, on the timeline
+        session.execute(update(Case).where(Case.id == case.id).values(status=CaseStatus.ESCALATED,
+                                                                      resolved_at=None))
+    officers.acknowledge(services, case.id, "+254700000100", "Diaspora Response Centre", "", "sms")
+    officers.resolve(services, case.id, "+254700000100", "Diaspora Response Centre", "back home safe", "sms")
+    run_worker()
+    with services.db.transaction() as session:
+        session.add(CaseEvent(case_id=case.id, kind="message_in", actor=PHONE, text=WORDS,
+                              data={"latitude": 21.5, "longitude": 39.2, "address": "Al Hamra street 7"}))
+        audit.record(session, "amina", "note", case.reference, "127.0.0.1", text=f"she said {WORDS}", result="noted")
+    retention.apply(services, utcnow() + timedelta(days=731))
+    session = fresh(services)
+    text = "\n".join(json.dumps(list(row), default=str) for table in Base.metadata.sorted_tables
+                     for row in session.execute(select(table)))
+    services.db.remove()
+    assert PHONE not in text and WORDS not in text and "Al Hamra" not in text and "39.2" not in text
+    assert the_case(services).reference == case.reference
+    entries = read(services, select(AuditEntry).where(AuditEntry.action == "note"))
+    assert [e.data for e in entries] == [{"result": "noted"}]
