@@ -20,7 +20,7 @@ from gateway.store.models import (Association, AuditEntry, Base, Case, CaseStatu
 from gateway.store.retention import PSEUDONYM, REMOVED
 from tests.channels import Chat
 from tests.rows import fresh, outbox, read
-from tests.test_dashboard import register
+from tests.test_dashboard import flashes, hidden_inputs, register, signed_in, token
 from tests.test_ussd_journeys import REGISTRATION
 
 PHONE = "+254712345678"  # the dialler's number
@@ -295,3 +295,121 @@ def test_flask_people_erase_refuses_an_open_case_without_force(app, client, serv
     assert forced.exit_code == 0, forced.output
     assert read(services, select(Case.status)) == [CaseStatus.RESOLVED]
 
+
+# --- the dashboard: "Data subject requests", admins only ----------------------------------------------
+
+PAGE = "/dashboard/people-rights"
+
+
+def admin_browser(app, services):
+    return signed_in(app, services, "nuru", Role.ADMIN)
+
+
+def post(browser, path: str, **form):
+    return browser.post(path, data={"csrf_token": token(browser), **form})
+
+
+@pytest.mark.one_database
+def test_an_admin_exports_and_erases_from_the_dashboard(app, services, person):
+    admin = admin_browser(app, services)
+    page = admin.get(PAGE)
+    assert page.status_code == 200 and 'action="/dashboard/people-rights"' in page.get_data(as_text=True)
+    assert 'method="post"' in page.get_data(as_text=True)
+
+    found = post(admin, PAGE, who="0712345678")
+    assert found.status_code == 200
+    shown = found.get_data(as_text=True)
+    assert 'data-testid="held"' in shown and "Achieng" not in shown  # counts, not the data
+    assert hidden_inputs(found)["who"] == "0712345678"
+
+    exported = post(admin, f"{PAGE}/export", who="0712345678")
+    assert exported.status_code == 200 and exported.mimetype == "application/json"
+    assert exported.headers["Content-Disposition"].startswith("attachment")
+    assert PHONE not in exported.headers["Content-Disposition"]
+    assert exported.headers["Cache-Control"] == "no-store"
+    data = json.loads(exported.get_data(as_text=True))
+    same = rights.export(services, PHONE)
+    assert {**data, "exported_at": None} == {**same, "exported_at": None}  # what the CLI writes
+
+    unconfirmed = post(admin, f"{PAGE}/erase", who="0712345678", seen=hidden_inputs(found)["seen"])
+    assert unconfirmed.status_code == 400 and rights.export(services, PHONE) is not None
+    erased = post(admin, f"{PAGE}/erase", who="0712345678", seen=hidden_inputs(found)["seen"], confirm="yes")
+    said = flashes(admin, erased)
+    assert said and said[0].startswith("Erased: ") and PHONE not in said[0]
+    assert [value for value in THEIRS if value in everything(services)] == []
+    actions = [e.action for e in read(services, select(AuditEntry).where(AuditEntry.actor == "nuru"))]
+    assert {"lookup_person", "export_person", "erase_person"} <= set(actions)
+    for entry in read(services, select(AuditEntry)):  # the audit log keeps counts, never the number
+        assert "712345678" not in json.dumps([entry.target, entry.data])
+
+
+@pytest.mark.one_database
+def test_what_changed_since_the_counts_were_shown_must_be_confirmed_again(app, services, person):
+    admin = admin_browser(app, services)
+    erased = post(admin, f"{PAGE}/erase", who="0712345678", seen="people=0", confirm="yes")
+    assert erased.status_code == 409 and 'data-testid="held"' in erased.get_data(as_text=True)
+    assert rights.export(services, PHONE) is not None
+
+
+@pytest.mark.one_database
+def test_an_open_case_is_erased_from_the_dashboard_only_when_forced(app, client, services, run_worker):
+    Chat(client, services, phone=STRANGER).send("SOS they took my passport away")
+    run_worker()
+    admin = admin_browser(app, services)
+    found = post(admin, PAGE, who=STRANGER)
+    assert "still open" in found.get_data(as_text=True) and 'name="force"' in found.get_data(as_text=True)
+    seen = hidden_inputs(found)["seen"]
+    refused = post(admin, f"{PAGE}/erase", who=STRANGER, seen=seen, confirm="yes")
+    assert refused.status_code == 409 and read(services, select(Case.phone)) == [STRANGER]
+    forced = post(admin, f"{PAGE}/erase", who=STRANGER, seen=seen, confirm="yes", force="yes")
+    assert forced.status_code == 302
+    assert read(services, select(Case.status)) == [CaseStatus.RESOLVED]
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize("role,mission", [("operator", None), ("mission", "sa-riyadh"), ("analyst", None)])
+def test_only_an_admin_may_use_the_data_subject_requests(app, services, person, role, mission):
+    browser = signed_in(app, services, "someone", role, mission)
+    before = everything(services)
+    assert browser.get(PAGE).status_code == 403
+    for path in (PAGE, f"{PAGE}/export", f"{PAGE}/erase"):
+        assert post(browser, path, who=PHONE, confirm="yes", force="yes").status_code == 403, path
+    assert everything(services).count(PHONE) == before.count(PHONE)
+    assert "people-rights" not in browser.get("/dashboard/reports").get_data(as_text=True)  # not in the menu
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize("query", ["?q=%2B254712345678", "?who=0712345678", "?q=KE-7F3K2"])
+def test_a_number_in_the_address_is_refused(app, services, person, query):
+    """Access logs and browser histories keep addresses: the lookup is sent with the form only."""
+    admin = admin_browser(app, services)
+    response = admin.get(PAGE + query)
+    assert response.status_code == 400 and "Achieng" not in response.get_data(as_text=True)
+    for path in (PAGE, f"{PAGE}/export", f"{PAGE}/erase"):
+        assert post(admin, path + query).status_code == 400, path
+    assert rights.export(services, PHONE) is not None
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize("typed", ["", "hello there", "KE-", "1" * 60])
+def test_a_bad_lookup_is_told_so_never_a_500(app, services, typed):
+    admin = admin_browser(app, services)
+    for path in (PAGE, f"{PAGE}/export", f"{PAGE}/erase"):
+        response = post(admin, path, who=typed, confirm="yes", seen="")
+        assert response.status_code == 400, (path, response.status_code)
+        assert "a phone number or a case reference" in response.get_data(as_text=True)
+
+
+@pytest.mark.one_database
+def test_unknown_says_nothing_is_held(app, services):
+    admin = admin_browser(app, services)
+    response = post(admin, PAGE, who="+254700999999")
+    assert response.status_code == 404 and "Nothing is held" in response.get_data(as_text=True)
+    assert post(admin, f"{PAGE}/export", who="+254700999999").status_code == 404
+
+
+@pytest.mark.one_database
+def test_the_erasure_needs_the_sessions_token(app, services, person):
+    admin = admin_browser(app, services)
+    response = admin.post(f"{PAGE}/erase", data={"who": PHONE, "confirm": "yes", "csrf_token": "forged"})
+    assert response.status_code == 400 and rights.export(services, PHONE) is not None
