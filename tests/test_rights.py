@@ -1,5 +1,7 @@
-"""A person's right of access (issue 12): `flask people export PHONE|REF` gives everything held
-about them, and nothing about anyone else."""
+"""A person's rights (issue 12): `flask people export PHONE|REF` gives everything held about them,
+and nothing about anyone else; `flask people erase PHONE|REF` (and the dashboard's data subject
+requests, admins only) erases it, pseudonymising their cases so that the figures stay, and is
+refused while a case of theirs is open unless forced."""
 
 from __future__ import annotations
 
