@@ -165,3 +165,33 @@ def test_a_pseudonymised_case_holds_its_number_and_words_nowhere(services, resol
     assert the_case(services).reference == case.reference
     entries = read(services, select(AuditEntry).where(AuditEntry.action == "note"))
     assert [e.data for e in entries] == [{"result": "noted"}]
+
+
+def test_a_complaint_about_a_licensed_agency_still_counts_under_it(services):
+    """The agency a complaint names is a business, not a person: its licence stays, so the
+    figures by agency do not change; what the person typed goes."""
+    from gateway.cases import stats
+    from gateway.cases.access import Viewer
+    from gateway.cases.lifecycle import NewCase, submit
+    from gateway.store.models import CaseKind, Role
+
+    licensed = {"agency_key": "RA/2024/001", "agency_name": "Global Jobs Ltd", "licence_number": "RA/2024/001"}
+    typed = {"agency_key": "name:my cousins agent", "agency_name": "my cousins agent", "licence_number": None}
+    for phone, details in (("+254711000001", licensed), ("+254711000002", typed)):
+        submit(services, NewCase(kind=CaseKind.AGENCY_COMPLAINT, category="agency_complaint", phone=phone,
+                                 channel="ussd", country="SA", city="Riyadh", description="they kept my passport",
+                                 details=details))
+    with services.db.transaction() as session:
+        session.execute(update(Case).values(status=CaseStatus.RESOLVED, resolved_at=utcnow()))
+
+    def by_agency():
+        session = fresh(services)
+        found = stats.counts(session, Viewer("test", Role.ANALYST), "agency")
+        services.db.remove()
+        return found
+
+    assert {(c.key, c.count) for c in by_agency()} == {("Global Jobs Ltd", 1), ("my cousins agent", 1)}
+    assert retention.apply(services, utcnow() + timedelta(days=731))["cases"] == 2
+    assert {(c.key, c.count) for c in by_agency()} == {("Global Jobs Ltd", 1), (None, 1)}
+    assert sorted(map(str, read(services, select(Case.details)))) == sorted(map(str, [licensed, {}]))
+    assert set(read(services, select(Case.phone))) == {retention.PSEUDONYM}
