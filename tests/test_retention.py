@@ -155,6 +155,8 @@ def test_a_pseudonymised_case_holds_its_number_and_words_nowhere(services, resol
     with services.db.transaction() as session:
         session.add(CaseEvent(case_id=case.id, kind="message_in", actor=PHONE, text=WORDS,
                               data={"latitude": 21.5, "longitude": 39.2, "address": "Al Hamra street 7"}))
+        session.add(CaseEvent(case_id=case.id, kind="delivery", actor="twilio", channel="whatsapp",
+                              data={"to": PHONE, "status": "failed", "detail": f"The 'To' number {PHONE} is not valid"}))
         audit.record(session, "amina", "note", case.reference, "127.0.0.1", text=f"she said {WORDS}", result="noted")
     retention.apply(services, utcnow() + timedelta(days=731))
     session = fresh(services)

@@ -166,7 +166,8 @@ def _scrubbed(data: dict, numbers: set[str]) -> dict:
     """A timeline event's data without the person's places, media and numbers."""
     kept = {key: value for key, value in data.items() if key not in PLACE_AND_MEDIA}
     if isinstance(kept.get("to"), str) and kept["to"] in numbers:
-        kept["to"] = PSEUDONYM
+        kept["to"] = PSEUDONYM  # and a provider's words about it may quote the number
+        kept.update({key: None for key in ("error", "detail") if kept.get(key)})
     elif isinstance(kept.get("to"), list):
         kept["to"] = [PSEUDONYM if number in numbers else number for number in kept["to"]]
     return kept
