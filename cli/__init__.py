@@ -269,7 +269,7 @@ def register_agency_cli(app: Flask) -> None:
 
 def register_data_cli(app: Flask) -> None:
     """`flask data retention [--dry-run]`: apply the retention rules now (the sweeper does daily);
-    `flask people export PHONE|REF`: what is held about a person."""
+    `flask people export|erase PHONE|REF`: what is held about a person; erasing it."""
     from gateway.store import retention as retention_module
 
     services = app.extensions["msaada"]
@@ -293,14 +293,13 @@ def register_data_cli(app: Flask) -> None:
 
     @app.cli.group()
     def people():
-        """A person's data: what is held about them (their right of access)."""
+        """A person's data: what is held about them, and erasing it (their rights of access and erasure)."""
 
     @people.command("export")
     @click.argument("who")
     @click.option("--out", type=click.Path(dir_okay=False), help="write to this file (0600) instead of the screen")
     def people_export(who, out):
         """Everything held about the person WHO names: one of their numbers, or a case reference."""
-        import json
         import os
 
         from gateway.people import rights
@@ -309,13 +308,45 @@ def register_data_cli(app: Flask) -> None:
         data = rights.export(services, who)
         if data is None:
             raise click.ClickException("nothing is held about that number or reference")
-        text = json.dumps(data, ensure_ascii=False, indent=2)
+        text = rights.as_json(data)
         if out:
             descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                file.write(text + "\n")
+                file.write(text)
             click.echo(f"written to {out}: {len(data['cases'])} case(s), registration "
                        f"{'yes' if data['registration'] else 'none'}")
         else:
-            click.echo(text)
+            click.echo(text, nl=False)
         audit.log(services, "cli", "export_person", None, None, cases=len(data["cases"]))
+
+    @people.command("erase")
+    @click.argument("who")
+    @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+    @click.option("--force", is_flag=True,
+                  help="erase even while a case of theirs is open: it is closed, and everyone alerted for it told")
+    def people_erase(who, yes, force):
+        """Erase everything held about the person WHO names (one of their numbers, or a case
+        reference); their cases are pseudonymised, so the figures stay. Shows what would go and
+        asks first. Refused while a case of theirs is open, unless --force."""
+        from gateway.people import rights
+
+        if not rights.understood(who):  # what was typed is not repeated: it may be a number
+            raise click.BadParameter(rights.NOT_UNDERSTOOD, param_hint="WHO")
+        held = rights.erase(services, who, dry_run=True)
+        if held is None or not held.anything:
+            others = f"; {held.describe()}" if held is not None else ""
+            raise click.ClickException(f"nothing is held about that number or reference{others}")
+        click.echo(f"held about them: {held.describe()}")
+        if held.open:
+            click.echo(f"still open: {', '.join(held.open)}")
+        if not (held.open and not force) and not yes:
+            click.confirm("Erase all of this? It cannot be undone", abort=True)
+        try:
+            # The audit entry (written by erase) holds counts only, never the number or reference.
+            done = rights.erase(services, who, actor="cli", force=force)
+        except rights.StillOpen as refused:
+            raise click.ClickException(f"{refused} Once they are safe, close the case first, or erase with "
+                                       f"--force, which closes it and tells everyone alerted for it.") from None
+        except rights.InFlight as busy:
+            raise click.ClickException(str(busy)) from None
+        click.echo(f"erased: {done.describe()}" if done is not None else "nothing was left to erase")

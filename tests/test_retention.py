@@ -135,3 +135,66 @@ def test_the_metrics_say_what_the_last_round_removed(client, services, resolved)
     assert 'msaada_retention_last_round{kind="drafts"} 1.0' in text
     assert 'msaada_retention_last_round{kind="cases"} 0.0' in text
     assert "msaada_retention_last_round_timestamp_seconds" in text
+
+
+def test_a_pseudonymised_case_holds_its_number_and_words_nowhere(services, resolved, run_worker):
+    """Not on the case, its timeline (actors, and what the events' data say: whom a message went
+    to, where the person was), its messages, nor in the audit log's copy of an officer's note."""
+    import json
+
+    from gateway.cases import officers
+    from gateway.store import audit
+    from gateway.store.models import Base
+
+    case, now = resolved
+    with services.db.transaction() as session:  # a notice went to the person, on the timeline
+        session.execute(update(Case).where(Case.id == case.id).values(status=CaseStatus.ESCALATED,
+                                                                      resolved_at=None))
+    officers.acknowledge(services, case.id, "+254700000100", "Diaspora Response Centre", "", "sms")
+    officers.resolve(services, case.id, "+254700000100", "Diaspora Response Centre", "back home safe", "sms")
+    run_worker()
+    with services.db.transaction() as session:
+        session.add(CaseEvent(case_id=case.id, kind="message_in", actor=PHONE, text=WORDS,
+                              data={"latitude": 21.5, "longitude": 39.2, "address": "Al Hamra street 7"}))
+        session.add(CaseEvent(case_id=case.id, kind="delivery", actor="twilio", channel="whatsapp",
+                              data={"to": PHONE, "status": "failed", "detail": f"The 'To' number {PHONE} is not valid"}))
+        audit.record(session, "amina", "note", case.reference, "127.0.0.1", text=f"she said {WORDS}", result="noted")
+    retention.apply(services, utcnow() + timedelta(days=731))
+    session = fresh(services)
+    text = "\n".join(json.dumps(list(row), default=str) for table in Base.metadata.sorted_tables
+                     for row in session.execute(select(table)))
+    services.db.remove()
+    assert PHONE not in text and WORDS not in text and "Al Hamra" not in text and "39.2" not in text
+    assert the_case(services).reference == case.reference
+    entries = read(services, select(AuditEntry).where(AuditEntry.action == "note"))
+    assert [e.data for e in entries] == [{"result": "noted"}]
+
+
+def test_a_complaint_about_a_licensed_agency_still_counts_under_it(services):
+    """The agency a complaint names is a business, not a person: its licence stays, so the
+    figures by agency do not change; what the person typed goes."""
+    from gateway.cases import stats
+    from gateway.cases.access import Viewer
+    from gateway.cases.lifecycle import NewCase, submit
+    from gateway.store.models import CaseKind, Role
+
+    licensed = {"agency_key": "RA/2024/001", "agency_name": "Global Jobs Ltd", "licence_number": "RA/2024/001"}
+    typed = {"agency_key": "name:my cousins agent", "agency_name": "my cousins agent", "licence_number": None}
+    for phone, details in (("+254711000001", licensed), ("+254711000002", typed)):
+        submit(services, NewCase(kind=CaseKind.AGENCY_COMPLAINT, category="agency_complaint", phone=phone,
+                                 channel="ussd", country="SA", city="Riyadh", description="they kept my passport",
+                                 details=details))
+    with services.db.transaction() as session:
+        session.execute(update(Case).values(status=CaseStatus.RESOLVED, resolved_at=utcnow()))
+
+    def by_agency():
+        session = fresh(services)
+        found = stats.counts(session, Viewer("test", Role.ANALYST), "agency")
+        services.db.remove()
+        return found
+
+    assert {(c.key, c.count) for c in by_agency()} == {("Global Jobs Ltd", 1), ("my cousins agent", 1)}
+    assert retention.apply(services, utcnow() + timedelta(days=731))["cases"] == 2
+    assert {(c.key, c.count) for c in by_agency()} == {("Global Jobs Ltd", 1), (None, 1)}
+    assert sorted(map(str, read(services, select(Case.details)))) == sorted(map(str, [licensed, {}]))
+    assert set(read(services, select(Case.phone))) == {retention.PSEUDONYM}

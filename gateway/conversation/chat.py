@@ -42,7 +42,7 @@ from gateway.store.crypto import keyring, open_json, seal_json
 from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 
 log = logging.getLogger(__name__)
-KEY = "msaada:chat:{}:{}"
+KEY = identity.CHAT_STATE  # per channel and number
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.identity.claim)
 
 

@@ -27,14 +27,14 @@ from sqlalchemy import select
 from gateway.conversation.caller import who
 from gateway.conversation.engine import Context, Conversation, Screen
 from gateway.conversation.screens import BACK, MORE, pages
-from gateway.people.identity import Who, confirm_from
+from gateway.people.identity import USSD_STATE, Who, confirm_from
 from gateway.store import spool
 from gateway.store.crypto import open_json, seal_json
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # a USSD screen takes 182 characters; far more is not a person typing
 MAX_INPUTS = 60
-KEY = "msaada:ussd:{}"
+KEY = USSD_STATE  # per session and phone, hashed
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number, dialled back as *384*1*<code>#
 UNLIMITED_FLOWS = ("main", "sos")  # the way to an SOS is never closed by a limit
 

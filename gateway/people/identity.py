@@ -16,6 +16,14 @@ from gateway.store.crypto import lookup
 from gateway.store.models import Case, Draft, OutboundMessage, Person, PersonPhone, PhoneClaim, Registration, utcnow
 
 
+# Conversations' state in Redis (gateway.conversation.chat and .menus keep it): a chat's per
+# channel and number, a USSD session's per keyed hash of session and number. Both cache who the
+# number is (`Who`), so a person's erasure forgets them too (gateway.people.rights).
+CHAT_STATE = "msaada:chat:{}:{}"
+CHAT_CHANNELS = ("sms", "whatsapp")
+USSD_STATE = "msaada:ussd:{}"
+
+
 @dataclass(frozen=True)
 class Who:
     """A number's person (if any), their language, where their registration says they work, and

@@ -5,9 +5,10 @@ How long is set in one place, `config/settings.py` DEFAULT_RETENTION (RETENTION 
 - drafts: a registration or form left half-way is deleted;
 - messages: the words of a resolved case's messages (in, out and on its timeline) are removed,
   and those of chat messages that never became a case;
-- cases: a resolved case is pseudonymised: its number, description, pin and reporter's details
-  go, and its number is replaced wherever it stood; kind, category, place (country, city),
-  priority and times stay, so the statistics do not change;
+- cases: a resolved case is pseudonymised (`pseudonymise`, which a person's erasure uses too):
+  its number, description, pin, details and the words of its messages go, and its number is
+  replaced wherever it stood; kind, category, place (country, city), priority, status and times
+  stay, so the statistics do not change;
 - audit: older audit entries are deleted.
 
 The sweeper applies it once a day (`daily`) and writes what it did to the audit log;
@@ -33,6 +34,15 @@ PSEUDONYM = Clear("removed")  # what stands where a pseudonymised case's number 
 HEARTBEAT = "retention"
 EVERY = timedelta(days=1)
 UNSENT = (MessageStatus.PENDING, MessageStatus.SENDING)
+BATCH = 500  # cases pseudonymised per statement
+# What stands in a message once its words are removed.
+INBOUND_WORDS = {"text": REMOVED, "reply": None, "data": {}}
+OUTBOUND_WORDS = {"body": REMOVED}
+# What a pseudonymised case keeps of its details: a licensed agency complained about (a business,
+# not a person), so the figures by agency do not change.
+KEPT_DETAILS = ("agency_key", "agency_name", "licence_number")
+# What a timeline event's data may say about the person: where they were, what they sent.
+PLACE_AND_MEDIA = ("latitude", "longitude", "address", "media")
 
 
 def apply(services, now=None, dry_run: bool = False) -> dict[str, int]:
@@ -83,9 +93,9 @@ def _messages(session, before, dry_run: bool) -> int:
     rules = [
         (InboundMessage, or_(InboundMessage.case_id.in_(cases),
                              (InboundMessage.case_id.is_(None)) & (InboundMessage.received_at < before)),
-         InboundMessage.text != REMOVED, {"text": REMOVED, "reply": None, "data": {}}),
+         InboundMessage.text != REMOVED, INBOUND_WORDS),
         (OutboundMessage, OutboundMessage.case_id.in_(cases) & OutboundMessage.status.not_in(UNSENT),
-         OutboundMessage.body != REMOVED, {"body": REMOVED}),
+         OutboundMessage.body != REMOVED, OUTBOUND_WORDS),
         (CaseEvent, CaseEvent.case_id.in_(cases), CaseEvent.text.is_not(None), {"text": None}),
     ]
     count = 0
@@ -99,22 +109,70 @@ def _messages(session, before, dry_run: bool) -> int:
 
 
 def _cases(session, before, dry_run: bool) -> int:
-    cases = session.execute(_resolved_before(before).add_columns(Case.phone)
-                            .where(Case.phone != PSEUDONYM)).all()
-    if dry_run or not cases:
-        return len(cases)
-    ids, phones = [c.id for c in cases], {c.phone for c in cases}
-    session.execute(update(Case).where(Case.id.in_(ids)).values(
-        phone=PSEUDONYM, description=None, latitude=None, longitude=None, person_id=None, details={})
-        .execution_options(synchronize_session=False))
-    session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids), CaseEvent.actor.in_(phones))
-                    .values(actor=PSEUDONYM).execution_options(synchronize_session=False))
-    session.execute(update(InboundMessage).where(InboundMessage.case_id.in_(ids))
-                    .values(phone=PSEUDONYM).execution_options(synchronize_session=False))
-    session.execute(update(OutboundMessage).where(OutboundMessage.case_id.in_(ids),
-                                                  OutboundMessage.recipient.in_(phones))
-                    .values(recipient=PSEUDONYM).execution_options(synchronize_session=False))
+    ids = session.scalars(_resolved_before(before).where(Case.phone != PSEUDONYM).order_by(Case.id)).all()
+    if not dry_run:
+        for start in range(0, len(ids), BATCH):
+            pseudonymise(session, ids[start:start + BATCH])
     return len(ids)
+
+
+def pseudonymise(session, case_ids: list[int], numbers: set[str] = frozenset()) -> set[str]:
+    """Make these cases nobody's, keeping what the figures count (kind, category, country, city,
+    mission, priority, status, channel, times) and nothing that tells who the person was.
+
+    The cases' numbers, the numbers their messages came from and `numbers` (an erasure knows
+    all of the person's) are replaced by PSEUDONYM wherever they stood: on the case, as timeline
+    actors, in what the timeline's data say a message went to, on inbound messages, as the
+    recipients of outbound ones. The description, the pin, the details (but a licensed agency
+    complained about), the words of every message and timeline line, the places and media the
+    timeline holds, and the words the audit log copied from the dashboard go. Unsent messages of
+    the cases are withheld (suppressed): they would carry the person's words. The caller commits.
+
+    Returns:
+        The numbers that were replaced (for the caller's own rows).
+    """
+    if not case_ids:
+        return set()
+    cases = session.scalars(select(Case).where(Case.id.in_(case_ids))).all()
+    numbers = (set(numbers) | {case.phone for case in cases} | set(session.scalars(
+        select(InboundMessage.phone).where(InboundMessage.case_id.in_(case_ids))))) - {PSEUDONYM}
+    for case in cases:
+        case.phone, case.description, case.latitude, case.longitude, case.person_id = PSEUDONYM, None, None, None, None
+        case.details = {key: case.details[key] for key in KEPT_DETAILS
+                        if case.details.get("licence_number") and key in case.details}
+    for event in session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(case_ids))):
+        event.actor = PSEUDONYM if event.actor in numbers else event.actor
+        event.text = None
+        event.data = _scrubbed(event.data or {}, numbers)
+    quick = {"synchronize_session": False}
+    session.execute(update(InboundMessage).where(InboundMessage.case_id.in_(case_ids))
+                    .values(phone=PSEUDONYM, **INBOUND_WORDS).execution_options(**quick))
+    session.execute(update(OutboundMessage).where(OutboundMessage.case_id.in_(case_ids),
+                                                  OutboundMessage.status == MessageStatus.PENDING)
+                    .values(status=MessageStatus.SUPPRESSED, error="withheld: the case was pseudonymised")
+                    .execution_options(**quick))
+    if numbers:  # a provider's error may quote the number it could not reach
+        session.execute(update(OutboundMessage).where(OutboundMessage.case_id.in_(case_ids),
+                                                      OutboundMessage.recipient.in_(numbers))
+                        .values(recipient=PSEUDONYM, error=None).execution_options(**quick))
+    session.execute(update(OutboundMessage).where(OutboundMessage.case_id.in_(case_ids))
+                    .values(**OUTBOUND_WORDS).execution_options(**quick))
+    references = [case.reference for case in cases]
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.target.in_(references))):
+        if "text" in (entry.data or {}):  # a dashboard note, message or resolution, as typed
+            entry.data = {key: value for key, value in entry.data.items() if key != "text"}
+    return numbers
+
+
+def _scrubbed(data: dict, numbers: set[str]) -> dict:
+    """A timeline event's data without the person's places, media and numbers."""
+    kept = {key: value for key, value in data.items() if key not in PLACE_AND_MEDIA}
+    if isinstance(kept.get("to"), str) and kept["to"] in numbers:
+        kept["to"] = PSEUDONYM  # and a provider's words about it may quote the number
+        kept.update({key: None for key in ("error", "detail") if kept.get(key)})
+    elif isinstance(kept.get("to"), list):
+        kept["to"] = [PSEUDONYM if number in numbers else number for number in kept["to"]]
+    return kept
 
 
 def _audit(session, before, dry_run: bool) -> int:

@@ -143,3 +143,39 @@ def test_every_page_works_under_the_policy_and_a_password_is_changed(page, live,
     expect(page.get_by_text("Wrong username or password.")).to_be_visible()
     sign_in(page, live, username, "a new long passphrase")
     expect(page).to_have_url(re.compile(r"/dashboard/queue$"))
+
+
+def test_an_admin_downloads_and_erases_what_is_held_about_a_person(browser, live, user, dial, services):
+    """The data subject requests page under the policy: the number goes in the form, never in
+    the address; the download is the export; the erasure needs its box ticked. (Its own page:
+    the browser reports the form's request as aborted once it turns into a download.)"""
+    import json
+
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    violations, errors = watch_policy(context, page), []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    reference = raise_sos(dial, "+254711000009")
+    with services.db.transaction() as session:  # closed: an open case would refuse the erasure
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        case.status = CaseStatus.RESOLVED
+    sign_in(page, live, *user("nuru", Role.ADMIN))
+    page.get_by_test_id("nav-people-rights").click()
+    page.fill("input[name=who]", "0711000009")
+    page.get_by_role("button", name="Find what is held").click()
+    expect(page.get_by_test_id("held")).to_contain_text("case (pseudonymised")
+    assert "0711000009" not in page.url and page.url.endswith("/dashboard/people-rights")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download what is held").click()
+    data = json.loads(open(download.value.path(), encoding="utf-8").read())
+    assert [c["reference"] for c in data["cases"]] == [reference]
+    page.get_by_role("button", name="Erase").click()  # the box is not ticked: the browser asks first
+    expect(page.get_by_test_id("held")).to_be_visible()
+    page.check("input[name=confirm]")
+    page.get_by_role("button", name="Erase").click()
+    expect(page.get_by_role("status")).to_contain_text("Erased: ")
+    services.db.remove()
+    assert services.db().scalar(select(Case.phone).where(Case.reference == reference)) == "removed"
+    services.db.remove()
+    context.close()
+    assert not errors and not violations, (errors, violations)
