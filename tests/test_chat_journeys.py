@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from gateway.conversation.chat import state_key
+from gateway.people.identity import chat_state_key as state_key
 from gateway.store.models import (Case, CaseEvent, CaseStatus, Draft, InboundMessage, OutboundMessage, Person,
                                   PersonPhone, Registration)
 from tests.channels import CODE, OFFICER_PIN, Chat, give_pin

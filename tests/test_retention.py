@@ -178,12 +178,13 @@ def test_a_complaint_about_a_licensed_agency_still_counts_under_it(services):
     from gateway.cases.lifecycle import NewCase, submit
     from gateway.store.models import CaseKind, Role
 
-    licensed = {"agency_key": "RA/2024/001", "agency_name": "Global Jobs Ltd", "licence_number": "RA/2024/001"}
-    typed = {"agency_key": "name:my cousins agent", "agency_name": "my cousins agent", "licence_number": None}
-    for phone, details in (("+254711000001", licensed), ("+254711000002", typed)):
+    licensed = {"licence_number": "RA/2024/001"}
+    typed = {"licence_number": None}
+    for phone, agency, details in (("+254711000001", ("RA/2024/001", "Global Jobs Ltd"), licensed),
+                                   ("+254711000002", ("name:my cousins agent", "my cousins agent"), typed)):
         submit(services, NewCase(kind=CaseKind.AGENCY_COMPLAINT, category="agency_complaint", phone=phone,
                                  channel="ussd", country="SA", city="Riyadh", description="they kept my passport",
-                                 details=details))
+                                 agency_key=agency[0], agency=agency[1], details=details))
     with services.db.transaction() as session:
         session.execute(update(Case).values(status=CaseStatus.RESOLVED, resolved_at=utcnow()))
 

@@ -16,7 +16,9 @@ from escalation.sweeper import sweep_once
 from gateway.cases import officers, stats
 from gateway.cases.access import Viewer
 from gateway.people import rights
+from gateway.people.identity import chat_state_key
 from gateway.store import audit
+from gateway.store.crypto import open_json
 from gateway.store.models import (Association, AuditEntry, Base, Case, CaseStatus, MessageStatus, Registration, Role,
                                   utcnow)
 from gateway.store.retention import PSEUDONYM, REMOVED
@@ -132,7 +134,7 @@ def their_case(services):
 def ussd_sessions_of(services, person_id: int) -> list:
     """The live USSD sessions (Redis) that know the person."""
     return [key for key in services.redis.scan_iter(match="msaada:ussd:*")
-            if json.loads(services.redis.get(key) or "{}").get("who", {}).get("person_id") == person_id]
+            if open_json(services.redis.get(key)).get("who", {}).get("person_id") == person_id]
 
 
 def resolve(services, case_id: int) -> None:
@@ -170,9 +172,11 @@ def person(app, dial, client, services, run_worker):
 @pytest.mark.parametrize("key", ["0712345678", "reference"])
 def test_an_erasure_leaves_nothing_of_theirs_and_the_figures_as_they_were(app, services, person, key):
     before = figures(services)
-    assert services.redis.keys(f"msaada:chat:sms:{OTHER_NUMBER}") and ussd_sessions_of(services, person.person_id)
+    assert services.redis.exists(chat_state_key("sms", OTHER_NUMBER)) and ussd_sessions_of(services, person.person_id)
     done = rights.erase(services, person.reference.lower() if key == "reference" else key, actor="cli")
-    assert not services.redis.keys("msaada:chat:*:+9665*") and not ussd_sessions_of(services, person.person_id)
+    assert not services.redis.exists(*(chat_state_key(channel, number) for channel in ("sms", "whatsapp")
+                                        for number in (PHONE, OTHER_NUMBER)))
+    assert not ussd_sessions_of(services, person.person_id)
 
     assert done.counts["people"] == 1 and done.counts["numbers"] == 2 and done.counts["registrations"] == 1
     assert done.counts["cases"] == 1 and done.counts["associations"] == 2 and done.counts["messages"] == 1

@@ -38,11 +38,10 @@ from gateway.people import identity
 from gateway.people.identity import Who, ensure_person
 from gateway.reference.places import place_of
 from gateway.store import spool
-from gateway.store.crypto import keyring, open_json, seal_json
+from gateway.store.crypto import open_json, seal_json
 from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
 
 log = logging.getLogger(__name__)
-KEY = identity.CHAT_STATE  # per channel and number
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.identity.claim)
 
 
@@ -303,14 +302,9 @@ def render(screen: Screen) -> str:
 
 # --- state ---------------------------------------------------------------------------------------
 
-def state_key(channel: str, phone: str) -> str:
-    """Where a conversation is kept in Redis: no number in the key, only a keyed hash of it."""
-    return KEY.format(channel, keyring().tag("chat", phone))
-
-
 def _load(services, message: Message) -> dict | None:
     try:
-        raw = services.redis.get(state_key(message.channel, message.phone))
+        raw = services.redis.get(identity.chat_state_key(message.channel, message.phone))
     except RedisError as exc:
         log.warning("chat state not read, starting afresh: %s", exc)
         return None
@@ -319,7 +313,7 @@ def _load(services, message: Message) -> dict | None:
 
 def _save(services, message: Message, ctx: Context, convo: Conversation | None) -> None:
     """The conversation so far, sealed: it holds the answers given (names, numbers)."""
-    key = state_key(message.channel, message.phone)
+    key = identity.chat_state_key(message.channel, message.phone)
     try:
         if convo is None or convo.ended:
             services.redis.delete(key)

@@ -12,7 +12,7 @@ from sqlalchemy import String, and_, bindparam, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
-from gateway.store.crypto import lookup
+from gateway.store.crypto import keyring, lookup
 from gateway.store.models import Case, Draft, OutboundMessage, Person, PersonPhone, PhoneClaim, Registration, utcnow
 
 
@@ -22,6 +22,11 @@ from gateway.store.models import Case, Draft, OutboundMessage, Person, PersonPho
 CHAT_STATE = "msaada:chat:{}:{}"
 CHAT_CHANNELS = ("sms", "whatsapp")
 USSD_STATE = "msaada:ussd:{}"
+
+
+def chat_state_key(channel: str, phone: str) -> str:
+    """Where a chat conversation is kept in Redis: no number in the key, only a keyed hash of it."""
+    return CHAT_STATE.format(channel, keyring().tag("chat", phone))
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,11 @@ from datetime import date, datetime
 from redis.exceptions import RedisError
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from gateway.people.identity import CHAT_CHANNELS, CHAT_STATE, USSD_STATE
+from gateway.people.identity import CHAT_CHANNELS, USSD_STATE, chat_state_key
 from gateway.reference.gsm import fit
 from gateway.reference.phones import InvalidPhone, normalise
 from gateway.store import audit
+from gateway.store.crypto import SealError, open_json
 from gateway.store.outbox import dispatch
 from gateway.store.retention import PSEUDONYM, REMOVED, pseudonymise
 from gateway.store.models import (Association, AuditEntry, Case, CaseEvent, CaseStatus, Draft, InboundMessage,
@@ -331,7 +332,7 @@ def _names_them(typed: str, phones: set[str], names: list[str]) -> bool:
 def _forget_conversations(services, phones: set[str], person_id: int | None) -> None:
     """Conversations in progress hold their answers and who they are (a USSD session keeps its
     person for a few minutes, and would open an SOS for a person no longer there): they go."""
-    keys = [CHAT_STATE.format(channel, phone) for channel in CHAT_CHANNELS for phone in sorted(phones)]
+    keys = [chat_state_key(channel, phone) for channel in CHAT_CHANNELS for phone in sorted(phones)]
     try:
         if person_id is not None:  # USSD keys are hashes: look at the few sessions live now
             for key in services.redis.scan_iter(match=USSD_STATE.format("*"), count=500):
@@ -346,8 +347,8 @@ def _forget_conversations(services, phones: set[str], person_id: int | None) -> 
 def _state_of(raw) -> dict:
     """The `Who` a conversation's saved state holds ({} when none, or unreadable)."""
     try:
-        who = json.loads(raw or "{}").get("who")
-    except (ValueError, AttributeError):
+        who = open_json(raw).get("who") if raw else None
+    except (ValueError, AttributeError, SealError):
         return {}
     return who if isinstance(who, dict) else {}
 

@@ -153,11 +153,11 @@ class Registration(Base):
     country: Mapped[str] = mapped_column(String(2))
     city: Mapped[str] = mapped_column(String(80))
     employer_name: Mapped[str | None] = mapped_column(Findable)  # counted by in reports
-    employer_phone: Mapped[str | None] = mapped_column(Secret)
+    employer_phone: Mapped[str | None] = mapped_column(Findable)  # numbers are found: an erasure counts who names them
     job_type: Mapped[str | None] = mapped_column(String(40))
     agency: Mapped[str | None] = mapped_column(String(120))
     next_of_kin_name: Mapped[str | None] = mapped_column(Secret)
-    next_of_kin_phone: Mapped[str | None] = mapped_column(Secret)
+    next_of_kin_phone: Mapped[str | None] = mapped_column(Findable)
     consent_at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

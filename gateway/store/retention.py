@@ -38,9 +38,9 @@ BATCH = 500  # cases pseudonymised per statement
 # What stands in a message once its words are removed.
 INBOUND_WORDS = {"text": REMOVED, "reply": None, "data": {}}
 OUTBOUND_WORDS = {"body": REMOVED}
-# What a pseudonymised case keeps of its details: a licensed agency complained about (a business,
-# not a person), so the figures by agency do not change.
-KEPT_DETAILS = ("agency_key", "agency_name", "licence_number")
+# What a pseudonymised case keeps of its details: the licence of an agency complained about (a
+# business, not a person); its agency columns stay too, so the figures by agency do not change.
+KEPT_DETAILS = ("licence_number",)
 # What a timeline event's data may say about the person: where they were, what they sent.
 PLACE_AND_MEDIA = ("latitude", "longitude", "address", "media")
 
@@ -138,8 +138,10 @@ def pseudonymise(session, case_ids: list[int], numbers: set[str] = frozenset()) 
         select(InboundMessage.phone).where(InboundMessage.case_id.in_(case_ids))))) - {PSEUDONYM}
     for case in cases:
         case.phone, case.description, case.latitude, case.longitude, case.person_id = PSEUDONYM, None, None, None, None
-        case.details = {key: case.details[key] for key in KEPT_DETAILS
-                        if case.details.get("licence_number") and key in case.details}
+        licensed = bool(case.details.get("licence_number"))
+        case.details = {key: case.details[key] for key in KEPT_DETAILS if licensed and key in case.details}
+        if not licensed:  # an agency's name as the person typed it: their words
+            case.agency, case.agency_key = None, None
     for event in session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(case_ids))):
         event.actor = PSEUDONYM if event.actor in numbers else event.actor
         event.text = None

@@ -24,8 +24,8 @@ depends_on = None
 SEALED = {
     'person_phones': (['phone'], []),
     'phone_claims': (['claimant', 'phone'], []),
-    'registrations': (['employer_name'], ['full_name', 'id_number', 'employer_phone', 'next_of_kin_name',
-                                          'next_of_kin_phone']),
+    'registrations': (['employer_name', 'employer_phone', 'next_of_kin_phone'],
+                      ['full_name', 'id_number', 'next_of_kin_name']),
     'drafts': (['phone'], ['answers']),
     'cases': (['phone'], ['description', 'details', 'latitude', 'longitude']),
     'case_events': (['actor'], ['text', 'data']),
