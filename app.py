@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_user_cli(app)
     register_agency_cli(app)
     from cli.keys import register_keys_cli
+    from cli.spool import register_spool_cli
     register_keys_cli(app)
+    register_spool_cli(app)
     return app
 
 

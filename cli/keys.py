@@ -42,3 +42,4 @@ def _pending(services) -> int:
         return rotation.pending(services.db())
     finally:
         services.db.remove()
+

@@ -163,6 +163,8 @@ def gather(query: Query) -> tuple[list[Place], int]:
         if not country:
             unplaced += count
             continue
+        if city and not g.viewer.sees_people and not city_coordinates().get((country.upper(), fold(city))):
+            city = None  # a city typed by a person, not in the places file: their words (need to know)
         place = _place(places, country, city)
         place.priorities[priority] += count
         if city and not _known(place):

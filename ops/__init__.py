@@ -17,6 +17,7 @@ from sqlalchemy import case as when
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.store import spool
 from gateway.store.models import AuditEntry, Case, MessageStatus, OutboundMessage, utcnow
 
 bp = Blueprint("ops", __name__)
@@ -50,8 +51,11 @@ def readyz():
     ready = all(v == "ok" for v in checks.values())
     # Shown, not required: a web process can take webhooks without a sweeper; people must know.
     sweep = _seconds_since_sweep(services) if checks["database"] == "ok" else None
+    # Requests the database could not take yet, and those a replay could not handle (a person
+    # must look at those: one may be an SOS).
+    kept = {"waiting": spool.waiting(services), "held": spool.held(services)}
     return jsonify(status="ready" if ready else "not ready", checks=checks,
-                   seconds_since_last_sweep=sweep), 200 if ready else 503
+                   seconds_since_last_sweep=sweep, spool=kept), 200 if ready else 503
 
 
 def _seconds_since_sweep(services) -> float | None:
@@ -125,6 +129,10 @@ class Collector:
                                       "Seconds since the sweeper (escalation, retries, leases) last completed a round")
             sweep.add_metric([], since)
             yield sweep
+        held = GaugeMetricFamily("msaada_spool_held", "Spooled requests a replay could not handle, held for a "
+                                 "person to look at (flask spool retry)")
+        held.add_metric([], spool.held(self.services))
+        yield held
         depth = GaugeMetricFamily("msaada_queue_depth", "Jobs waiting in the RQ queue")
         try:
             depth.add_metric([], self.services.queue.count)

@@ -239,6 +239,18 @@ def test_analyst_gets_counts_and_no_cases(client, services, gulf):
     assert data["total"] == 8
 
 
+def test_an_analyst_sees_no_typed_city_and_no_pin(client, services, gulf):
+    """Need to know: a city a person typed (not in the places file) is their words, and its pin is
+    where they were; an analyst sees the case counted in its country, drawn at the country's middle."""
+    sign_in(client, services, "analyst", Role.ANALYST)
+    data = map_data(client, days=7)
+    places = by_key(data)
+    assert "SA/Al Kharj" not in places and "Al Kharj" not in json.dumps(data)
+    assert places["SA"]["count"] == 2  # the case with no city, and Al Kharj's
+    assert (places["SA"]["lat"], places["SA"]["lon"]) != (24.16, 47.33)
+    assert data["total"] == 8
+
+
 def test_a_mission_sees_its_own_cases_only(client, services, gulf):
     sign_in(client, services, "riyadh", Role.MISSION, "sa-riyadh")
     add_crisis(services, "AE", "Dubai")  # another country: not on this mission's map

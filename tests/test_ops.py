@@ -23,7 +23,7 @@ CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connec
 JEDDAH = "+966500000201"
 FAMILIES = {"msaada_webhooks": "counter", "msaada_cases_opened": "counter", "msaada_escalations_sent": "counter",
             "msaada_outbox_pending": "gauge", "msaada_time_to_acknowledge_seconds": "histogram",
-            "msaada_queue_depth": "gauge", "msaada_limited": "counter"}
+            "msaada_queue_depth": "gauge", "msaada_limited": "counter", "msaada_spool_held": "gauge"}
 
 
 def metrics(client) -> tuple[dict[str, str], dict[tuple, float]]:
@@ -63,7 +63,8 @@ def test_readyz_checks_the_database_and_redis(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"},
-                                   "seconds_since_last_sweep": None}  # no sweeper has run yet
+                                   "seconds_since_last_sweep": None,  # no sweeper has run yet
+                                   "spool": {"waiting": 0, "held": 0}}
 
 
 def test_readyz_and_metrics_say_when_the_sweeper_last_ran(client, services):

@@ -34,6 +34,10 @@ from gateway.store.models import utcnow
 
 log = logging.getLogger(__name__)
 STREAM = "msaada:spool"
+# What a replay could not handle for another reason than the database (a bug, say): kept for a
+# person to look at and replay (`flask spool retry`), never dropped; counted in /readyz and /metrics.
+HELD = "msaada:spool:held"
+HELD_FILE = "held.jsonl.held"  # when Redis is away too; not a *.jsonl, so it is not replayed in a loop
 BATCH = 100
 HANDLERS: dict = {}  # kind -> function(services, payload); registered by the modules that spool
 
@@ -139,16 +143,18 @@ def waiting(services) -> int:
 
 def _handle(services, raw) -> bool:
     """Replay one entry. False when the database is still away (try again later); an entry that
-    fails for any other reason is logged and dropped, so one bad entry cannot block the rest."""
+    fails for any other reason is held apart (`HELD`), so one bad entry cannot block the rest and
+    none is lost: it may be an SOS."""
     entry = json.loads(raw)
     if entry["kind"] not in HANDLERS:  # its module is not loaded in this process: keep it
         log.error("no replay for spooled %s requests in this process: kept", entry["kind"])
         return False
     try:
         payload = open_json(entry["payload"])
-    except SealError as exc:  # sealed under a key no longer listed: keep it for when it is
-        log.error("a spooled %s request cannot be opened (%s): kept", entry["kind"], exc)
-        return False
+    except SealError as exc:  # sealed under a key no longer listed: held until it is listed again
+        log.error("a spooled %s request cannot be opened (%s): held apart", entry["kind"], exc)
+        _hold(services, raw)
+        return True
     for attempt in (1, 2):
         try:
             HANDLERS[entry["kind"]](services, payload)
@@ -159,11 +165,69 @@ def _handle(services, raw) -> bool:
                 continue  # a pooled connection from before the restart: the pool is fresh now
             if database_down(exc):
                 return False
-            log.exception("a spooled %s request could not be replayed and is dropped", entry.get("kind"))
+            log.exception("a spooled %s request could not be replayed: held apart for a person to look at",
+                          entry.get("kind"))
+            _hold(services, raw)
             return True
         finally:
             services.db.remove()
     return False
+
+
+def _hold(services, raw) -> None:
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        services.redis.xadd(HELD, {"entry": raw})
+        return
+    except RedisError:
+        pass
+    folder = _folder(services)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / HELD_FILE, "a", encoding="utf-8") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write(raw + "\n")
+        held.flush()
+        os.fsync(held.fileno())
+    (folder / HELD_FILE).chmod(0o600)
+
+
+def held(services) -> int:
+    """How many spooled requests a replay could not handle and holds apart (Redis and this
+    machine's folder)."""
+    count = 0
+    try:
+        count += int(services.redis.xlen(HELD))
+    except RedisError:
+        pass
+    path = _folder(services) / HELD_FILE
+    if path.exists():
+        count += sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return count
+
+
+def retry_held(services) -> tuple[int, int]:
+    """Give every held request another replay (after a fix): (replayed, still held)."""
+    entries = []
+    try:
+        entries = services.redis.xrange(HELD)
+        if entries:
+            services.redis.xdel(HELD, *[entry_id for entry_id, _ in entries])
+    except RedisError:
+        pass
+    raws = [fields[b"entry"] for _, fields in entries]
+    path = _folder(services) / HELD_FILE
+    if path.exists():
+        with open(path, "r+", encoding="utf-8") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            raws += [line for line in file.read().splitlines() if line]
+            file.seek(0)
+            file.truncate()
+    before = held(services)
+    for raw in raws:
+        if not _handle(services, raw):  # the database is away again: back where it was
+            _hold(services, raw)
+    still = held(services) - before
+    return len(raws) - still, still
 
 
 def _folder(services) -> Path:
