@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ussd.py
 	$(BIN)/python bench/ussd_worst.py
 	$(BIN)/python bench/escalation.py
+	$(BIN)/python bench/sealing.py
 
 # The browser tests drive Debian's chromium through Playwright (no browser download from the web).
 CHROMIUM ?= /usr/bin/chromium

@@ -18,11 +18,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Text, and_, column, func, or_, select, table, update
+from sqlalchemy import Text, and_, bindparam, column, delete, func, insert, or_, select, table, update
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from gateway.store.crypto import FINDABLE, KID_LENGTH, SECRET, Findable, Keyring, SealError, Secret, keyring
 from gateway.store.models import Base, KeyCheck, Registration, SearchTerm
+from gateway.store.terms import terms
 
 log = logging.getLogger(__name__)
 CHECK_WORD = "msaada"
@@ -119,14 +120,25 @@ def _rotate_table(db, sealed: Sealed, batch: int, progress) -> int:
             rows = session.execute(select(raw).where(raw.c.id > after, stale).order_by(raw.c.id).limit(batch)).all()
             if not rows:
                 return done
+            # One statement per set of columns changed, run for the whole batch at once.
+            changes: dict[tuple[str, ...], list[dict]] = {}
             for row in rows:
-                old = {name: getattr(row, name) for name in sealed.columns}
-                new = {name: _reseal(keys, value) for name, value in old.items()}
-                changed = {name: value for name, value in new.items() if value != old[name]}
-                done += session.execute(update(raw).where(raw.c.id == row.id, *(
-                    raw.c[name] == old[name] for name in changed)).values(changed)).rowcount
+                new = {name: _reseal(keys, getattr(row, name)) for name in sealed.columns}
+                changed = tuple(name for name in sealed.columns if new[name] != getattr(row, name))
+                changes.setdefault(changed, []).append(
+                    {"row_id": row.id, **{f"old_{n}": getattr(row, n) for n in changed},
+                     **{f"new_{n}": new[n] for n in changed}})
+            for changed, params in changes.items():
+                if changed:
+                    done += session.execute(_resealing(raw, changed), params).rowcount
             after = rows[-1].id
         progress(len(rows))
+
+
+def _resealing(raw, changed: tuple[str, ...]):
+    """Rewrite these columns of a row, only if they still hold what was read."""
+    return (update(raw).where(raw.c.id == bindparam("row_id"), *(raw.c[n] == bindparam(f"old_{n}") for n in changed))
+            .values({n: bindparam(f"new_{n}") for n in changed}))
 
 
 def _reseal(keys: Keyring, value: str | None) -> str | None:
@@ -139,15 +151,20 @@ def _reseal(keys: Keyring, value: str | None) -> str | None:
 
 def _reindex(db, batch: int, progress) -> int:
     """Registrations whose search terms are under an older key get them anew."""
-    done = 0
+    done, after, registrations = 0, 0, Registration.__table__
     while True:
         with db.transaction() as session:
-            stale = select(SearchTerm.registration_id).where(
-                func.substr(SearchTerm.term, 1, KID_LENGTH) != keyring().newest.kid).distinct().limit(batch)
-            registrations = session.scalars(select(Registration).where(Registration.id.in_(stale))).all()
-            for registration in registrations:
-                registration.reindex()
-        if not registrations:
-            return done
-        done += len(registrations)
-        progress(len(registrations))
+            stale = (select(SearchTerm.registration_id).where(
+                SearchTerm.registration_id > after, func.substr(SearchTerm.term, 1, KID_LENGTH) != keyring().newest.kid)
+                .distinct().order_by(SearchTerm.registration_id).limit(batch))
+            rows = session.execute(select(registrations.c.id, registrations.c.full_name, registrations.c.id_number)
+                                   .where(registrations.c.id.in_(stale)).order_by(registrations.c.id)).all()
+            if not rows:
+                return done
+            after = rows[-1].id
+            ids = [row.id for row in rows]
+            session.execute(delete(SearchTerm).where(SearchTerm.registration_id.in_(ids)))
+            session.execute(insert(SearchTerm), [{"registration_id": row.id, "term": term} for row in rows
+                                                 for term in sorted(terms(row.full_name, row.id_number))])
+        done += len(rows)
+        progress(len(rows))
