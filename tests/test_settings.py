@@ -35,6 +35,11 @@ def test_defaults_with_an_empty_environment(tmp_path):
     assert settings.instance_path == tmp_path
     assert settings.session_ttl == 300
     assert settings.simulator is False
+    assert settings.analyst_min_count == 3
+
+
+def test_the_smallest_count_analysts_see_can_be_raised(tmp_path):
+    assert read({"ANALYST_MIN_COUNT": " 5 "}, tmp_path).analyst_min_count == 5
 
 
 def test_secret_and_data_keys_are_generated_into_the_instance_folder_and_kept(tmp_path):
@@ -86,6 +91,9 @@ BAD = [
     ("TRUSTED_PROXIES", {"TRUSTED_PROXIES": "-1"}),
     ("LIMITS", {"LIMITS": "nonsense=5/minute"}),
     ("LIMITS", {"LIMITS": "sender=lots"}),
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "three"}),
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "1"}),  # would show every count: not a protection
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "1000"}),
 ]
 
 
