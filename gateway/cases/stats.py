@@ -226,6 +226,22 @@ class _Tally:
 
 # --- what each viewer is shown ---------------------------------------------------------------------
 
+def dimensions(viewer: Viewer) -> tuple[str, ...]:
+    """What `viewer` may count cases by: analysts not by employer."""
+    return tuple(DIMENSIONS) if viewer.exact_figures else ForAnalysts.dimensions
+
+
+def check(viewer: Viewer, by: str) -> None:
+    """Raises:
+        NotForAnalysts: an analyst asks to count by employer.
+        UnknownDimension: `by` is not a dimension at all.
+    """
+    if by == "employer" and not viewer.exact_figures:
+        raise NotForAnalysts("employer names are typed by the public; analysts do not count by them")
+    if by not in dimensions(viewer):
+        raise UnknownDimension(f"cannot count by {by!r}; use one of {', '.join(dimensions(viewer))}")
+
+
 def report(session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
            directory: Directory) -> Exact | ForAnalysts:
     """The figures of the window as `viewer` may see them: as they are for staff; for an analyst,
@@ -301,7 +317,7 @@ class ForAnalysts:
 
     def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
                  directory: Directory):
-        self.smallest = smallest
+        self.smallest, self.viewer = smallest, viewer
         query = _window(select(Case.created_at, Case.country, Case.city, Case.mission_id, Case.category, Case.kind,
                                Case.priority, Case.status, Case.channel, Case.acknowledged_at, Case.details,
                                Registration.agency), viewer, since, until, "agency")
@@ -348,10 +364,7 @@ class ForAnalysts:
         return rows
 
     def _check(self, by: str) -> None:
-        if by == "employer":
-            raise NotForAnalysts("employer names are typed by the public; analysts do not count by them")
-        if by not in self.dimensions:
-            raise UnknownDimension(f"cannot count by {by!r}; use one of {', '.join(self.dimensions)}")
+        check(self.viewer, by)
 
 
 def _visible_first(rows: list) -> list:
