@@ -188,7 +188,8 @@ class _Witnesses:
         for edit in self.edits(figure):
             if consider(edit):
                 return best[1]
-        assert best[1] is not None, f"no witness for {figure}"  # a copy of a case always is one
+        if best[1] is None:  # cannot be: a copy of a case counted in it always is a witness
+            raise RuntimeError(f"no witness for {figure[0]}")
         return best[1]
 
     def needs(self, edit, figure: Figure, hidden: set) -> set | None:
