@@ -81,9 +81,9 @@ def reports():
     weeks, lines, week_totals = pivot(shown, by)
     names = {m.id: m.name for m in services().directory.missions}
     return render_template(
-        "dashboard/reports.html", by=by, dimensions=[d for d in REPORT_DIMENSIONS if d in stats.dimensions(g.viewer)],
-        weeks=weeks, lines=lines, total=shown.total(), acks=shown.time_to_ack(), smallest=shown.smallest,
-        since=since, until=until - timedelta(days=1), mission_names=names, week_totals=week_totals)
+        "dashboard/reports.html", by=by, weeks=weeks, lines=lines, week_totals=week_totals, total=shown.total(),
+        dimensions=[d for d in REPORT_DIMENSIONS if d in stats.dimensions(g.viewer)], acks=shown.time_to_ack(),
+        smallest=shown.smallest, hidden=HIDDEN, since=since, until=until - timedelta(days=1), mission_names=names)
 
 
 @bp.get("/reports.csv")
