@@ -41,8 +41,9 @@ Figure = tuple
 # figures that must then be hidden. `what moved` is a bundle's number, "week", or None (a copy).
 Touches = Callable[[Unit | None, Unit | None, int | str | None], Iterable[Figure]]
 
-PAIRS = 4  # of the cases at each corner of a rectangle, how many are tried
-TRIES = 40  # cases (or values) tried per kind of edit
+PAIRS = 3  # of the cases at each corner of a rectangle, how many are tried
+RECTANGLES = 20  # rectangles tried per count, the cheapest-looking first
+TRIES = 30  # cases (or values) tried per kind of edit
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,10 @@ def protect(units: Iterable[Unit], dimensions: Iterable[Dimension], smallest: in
     witnesses = _Witnesses(Counter(units), tuple(dimensions), touches or (lambda old, new, moved: ()))
     values = witnesses.values
     small = sorted((f for f, v in values.items() if 0 < v < smallest), key=witnesses.order)
-    hidden = set(small)
+    witnesses.hide(small)
     for figure in small:
-        hidden |= witnesses.cheapest(figure, hidden)
-    return Release(dict(values), frozenset(hidden), smallest)
+        witnesses.hide(witnesses.cheapest(figure))
+    return Release(dict(values), frozenset(witnesses.hidden), smallest)
 
 
 class _Witnesses:
@@ -110,22 +111,35 @@ class _Witnesses:
         self.in_week = defaultdict(list)  # week -> the distinct units
         self.bundle_values = defaultdict(dict)  # bundle -> its values among the units (ordered)
         self._figures_of: dict = {}
+        self._besides: dict = {}
+        self.hidden: set[Figure] = set()
+        self.hidden_weeks = defaultdict(set)  # (dimension, key) -> the weeks of its hidden cells
+        self.hidden_keys = defaultdict(set)  # (dimension, week) -> the keys of its hidden cells
         # repr orders any mix of None, words and numbers, and the same cases always the same way.
+        self._layout = [(d.name, d.weekly, d.bundles, d.parts) for d in dimensions]
         self.units = sorted(units, key=repr)
         for unit in self.units:
             for figure in self.figures(unit):
                 self.values[figure] += units[unit]
+                if figure[0] == "key":
+                    self.with_key[figure[1:]].append(unit)
+                elif figure[0] == "cell":
+                    self.at[figure[1:]].append(unit)
             self.in_week[unit[0]].append(unit)
-            for d in dimensions:
-                self.with_key[d.name, d.key(unit)].append(unit)
-                if d.weekly:
-                    self.at[d.name, d.key(unit), unit[0]].append(unit)
             for bundle, value in enumerate(unit[1:]):
                 self.bundle_values[bundle].setdefault(value)
         self.weeks = sorted(self.in_week)
         self.keys = defaultdict(list)  # dimension -> its keys
         for name, key in self.with_key:
             self.keys[name].append(key)
+
+    def hide(self, figures: Iterable[Figure]) -> None:
+        for figure in figures:
+            self.hidden.add(figure)
+            if figure[0] == "cell":
+                _, name, key, week = figure
+                self.hidden_weeks[name, key].add(week)
+                self.hidden_keys[name, week].add(key)
 
     # --- figures ---------------------------------------------------------------------------------
 
@@ -139,13 +153,17 @@ class _Witnesses:
                 cached += [TOTAL, ("week", week)]
             elif moved == "week":
                 cached.append(("week", week))
-            for d in self.dimensions.values():
-                if isinstance(moved, int) and moved not in d.bundles:
+            for name, weekly, bundles, parts in self._layout:
+                if isinstance(moved, int) and moved not in bundles:
                     continue
+                if len(parts) == 1:
+                    key = unit[1 + parts[0][0]][parts[0][1]]
+                else:
+                    key = tuple(unit[1 + bundle][position] for bundle, position in parts)
                 if moved != "week":
-                    cached.append(("key", d.name, d.key(unit)))
-                if d.weekly:
-                    cached.append(("cell", d.name, d.key(unit), week))
+                    cached.append(("key", name, key))
+                if weekly:
+                    cached.append(("cell", name, key, week))
             self._figures_of[unit, moved] = cached
         return cached
 
@@ -166,23 +184,25 @@ class _Witnesses:
 
     # --- choosing a witness ----------------------------------------------------------------------
 
-    def cheapest(self, figure: Figure, hidden: set) -> set:
+    def cheapest(self, figure: Figure) -> set:
         """The figures to hide so that `figure` has a witness, as few and as small as can be
         found (none when one already has)."""
         best: list = [None, None]  # cost, figures to hide
 
         def consider(edit) -> bool:
             """Whether the search can stop: a witness that hides nothing more."""
-            needed = self.needs(edit, figure, hidden)
+            needed = self.needs(edit, figure, best[0][0] if best[0] is not None else None)
             if needed is not None:
                 cost = self.cost(needed)
                 if best[0] is None or cost < best[0]:
                     best[:] = [cost, needed]
             return best[0] == (0, 0)
 
-        for bound, edits in self.rectangles(figure, hidden):
-            if best[0] is not None and bound >= best[0]:
+        tried = 0
+        for bound, edits in self.rectangles(figure):
+            if (best[0] is not None and bound >= best[0]) or tried >= RECTANGLES:
                 break
+            tried += 1
             if any(consider(edit) for edit in edits):
                 return best[1]
         for edit in self.edits(figure):
@@ -192,8 +212,9 @@ class _Witnesses:
             raise RuntimeError(f"no witness for {figure[0]}")
         return best[1]
 
-    def needs(self, edit, figure: Figure, hidden: set) -> set | None:
-        """What must be hidden for `edit` to witness for `figure`; None when it cannot."""
+    def needs(self, edit, figure: Figure, margins: int | None = None) -> set | None:
+        """What must be hidden for `edit` to witness for `figure`; None when it cannot, or when
+        it would hide more totals than `margins`."""
         replacements, moved = edit
         change: dict[Figure, int] = {}
         touched = set()
@@ -207,7 +228,7 @@ class _Witnesses:
             touched.update(self.touches(old, new, moved))
         if not change.get(figure):
             return None
-        needed = set()
+        needed, hidden = set(), self.hidden
         for f, delta in change.items():
             if delta:
                 value, low = self.values.get(f, 0), self.floor(f)
@@ -215,6 +236,10 @@ class _Witnesses:
                     return None
                 if f not in hidden:
                     needed.add(f)
+                    if margins is not None and self.margin(f):
+                        margins -= 1
+                        if margins < 0:
+                            return None
         return needed | (touched - hidden)
 
     def cost(self, figures: set) -> tuple[int, int]:
@@ -222,46 +247,78 @@ class _Witnesses:
 
     # --- the edits -------------------------------------------------------------------------------
 
-    def rectangles(self, figure: Figure, hidden: set) -> Iterator[tuple[tuple, Iterator]]:
+    def rectangles(self, figure: Figure) -> Iterator[tuple[tuple, Iterator]]:
         """For a cell: swaps of the dimension's bundle between a case of its week and a case of
-        another week, by rectangle (the other three corners), each with the least it costs: first
-        those whose corners are all hidden already, then the others, the cheapest first."""
+        another week, by rectangle, each with what it should cost: its other three corners, and
+        the cells of the other dimensions of the bundle that the swap changes too (a city's
+        mission and country, from a case of each key). First those that cost nothing, then the
+        others, the cheapest first."""
         if figure[0] != "cell":
             return
         _, name, key, week = figure
         d = self.dimensions[name]
         if len(d.parts) != 1:
             return
-        bundle, at, values = d.parts[0][0], self.at, self.values
+        bundle, at, values, hidden = d.parts[0][0], self.at, self.values, self.hidden
 
         def cost(cell: Figure) -> int:  # as cost(), for one cell (never a total)
             return 0 if cell in hidden else values.get(cell, 0) + 1
 
-        # Keys whose bundle agrees most with this one's first (another city of the same country
-        # and mission): swapping them changes no other dimension.
-        mine = self.with_key[name, key][0][1 + bundle]
-        likeness = {other: -sum(a == b for a, b in zip(mine, self.with_key[name, other][0][1 + bundle]))
-                    for other in self.keys[name] if other != key}
-        found = []
+        besides = {other: self.besides(name, key, other) for other in self.keys[name] if other != key}
         here = at.get((name, key, week), ())
-        for other in sorted(likeness, key=likeness.get):
-            others_here, beside = at.get((name, other, week), ()), cost(("cell", name, other, week))
-            for week2 in self.weeks:
-                if week2 == week:
+        # Rectangles whose corners are all hidden already, found from the hidden cells.
+        for other in sorted(self.hidden_keys[name, week] - {key}, key=repr):
+            if any(("cell", s, c, week) not in hidden for s, a, b in besides[other] for c in (a, b)):
+                continue
+            for week2 in sorted(self.hidden_weeks[name, key] & self.hidden_weeks[name, other] - {week}):
+                if all(("cell", s, c, week2) in hidden for s, a, b in besides[other] for c in (a, b)):
+                    for ones, twos in ((at.get((name, other, week), ()), at.get((name, key, week2), ())),
+                                       (here, at.get((name, other, week2), ()))):
+                        if ones and twos:
+                            yield (0, 0), self.swaps(ones, twos, bundle)
+        # The others: what each rectangle costs, from the cost of every cell of a row in every week.
+        weeks, costs = self.weeks, {}
+
+        def row(dimension: str, k) -> list[int]:
+            if (dimension, k) not in costs:
+                costs[dimension, k] = [cost(("cell", dimension, k, w)) for w in weeks]
+            return costs[dimension, k]
+
+        this = weeks.index(week)
+        found = []
+        for other in besides:
+            rows = [row(name, other), *(row(s, c) for s, a, b in besides[other] for c in (a, b))]
+            beside = sum(r[this] for r in rows)
+            there = [sum(column) for column in zip(row(name, key), *rows)]
+            others_here, kept = at.get((name, other, week), ()), 0
+            for i in sorted(range(len(weeks)), key=there.__getitem__):  # only the cheapest can be tried
+                bound = beside + there[i]
+                if i == this or not bound:  # (those that cost nothing were tried above)
                     continue
                 # Up: a case of (other, week) takes `key` from a case of (key, week2), which takes `other`.
                 # Down: a case of (key, week) takes `other` from a case of (other, week2).
-                for ones, twos in ((others_here, at.get((name, key, week2), ())),
-                                   (here, at.get((name, other, week2), ()))):
+                for ones, twos in ((others_here, at.get((name, key, weeks[i]), ())),
+                                   (here, at.get((name, other, weeks[i]), ()))):
                     if ones and twos:
-                        bound = beside + cost(("cell", name, key, week2)) + cost(("cell", name, other, week2))
-                        if bound:
-                            found.append((bound, likeness[other], len(found), ones, twos))
-                        else:
-                            yield (0, 0), self.swaps(ones, twos, bundle)
+                        found.append((bound, len(found), ones, twos))
+                        kept += 1
+                if kept >= RECTANGLES:
+                    break
         found.sort()
-        for bound, _, _, ones, twos in found:
+        for bound, _, ones, twos in found:
             yield (0, bound), self.swaps(ones, twos, bundle)
+
+    def besides(self, name: str, key, other) -> list[tuple[str, object, object]]:
+        """The other dimensions of the bundle that a swap of `key` and `other` changes too, with
+        their keys on either side (from a case of each: a city's country and mission)."""
+        found = self._besides.get((name, key, other))
+        if found is None:
+            d = self.dimensions[name]
+            mine, theirs = self.with_key[name, key][0], self.with_key[name, other][0]
+            found = [(s.name, s.key(mine), s.key(theirs)) for s in self.dimensions.values()
+                     if s is not d and s.weekly and s.bundles == d.bundles and s.key(mine) != s.key(theirs)]
+            self._besides[name, key, other] = found
+        return found
 
     def swaps(self, ones: list, twos: list, bundle: int) -> Iterator:
         for one in islice(ones, PAIRS):
