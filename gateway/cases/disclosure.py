@@ -7,8 +7,8 @@ not do: the totals beside it would give it back by subtraction. So more counts a
 (complementary suppression) until every hidden count below k has a *witness*: another set of
 cases, differing from the real one by one or two cases, that gives every figure shown the same
 value, keeps every hidden one possible (at least 1 where a row or a week is listed, at least 0 in
-a cell) and gives this count another value. Whoever knows every figure of a release, and this
-rule, therefore cannot work any of its small counts out, by subtraction or otherwise.
+a cell) and gives this count another value. Whoever knows every figure of a release therefore
+cannot tell any of its small counts exactly, by subtraction or otherwise.
 
 The witnesses are real cases, edited:
 - two cases of different weeks swap a bundle, e.g. their places (the rectangle of complementary
