@@ -144,30 +144,46 @@ CASE = {
                    "description": "The jobs the case's person recorded, the latest start first (empty when none)"},
 }
 
-COUNT = obj({"key": nullable(STRING), "count": INTEGER})
+HIDDEN_COUNTS = (
+    "For an analyst token, a count from 1 to min_count - 1 is null with suppressed true, and so are "
+    "a few more beside it (also counts of 0, or large ones: complementary suppression), so that no "
+    "hidden count can be worked out from the figures shown, totals included. The hidden counts are "
+    "the same in every answer for the same period, whatever weekly_by is.")
+COUNT_OR_HIDDEN = {**nullable(INTEGER), "description": "null: hidden (analyst tokens)"}
+SUPPRESSED = {"type": "boolean", "description": "Whether the count is hidden (only ever for analyst tokens)"}
+COUNT = obj({"key": nullable(STRING), "count": COUNT_OR_HIDDEN, "suppressed": SUPPRESSED})
+BY = obj({name: {"type": "array", "items": COUNT} for name in DIMENSIONS},
+         "Cases counted by each dimension; the counts shown the most first, then those hidden by key; key "
+         "null where unknown. agency and employer come from the registration of the case's person (null: "
+         "not registered), except that an agency complaint counts under the agency it is about; for staff "
+         "both are merged regardless of case and spacing. For an analyst token: agency is the name in the "
+         "regulator's register, or 'not in the register' for a name typed that it does not hold; city is a "
+         "known place, or 'other (SA)' for one typed; employer is left out (names typed by the public).")
+BY["required"] = [name for name in DIMENSIONS if name != "employer"]  # not for analyst tokens
 
 STATS = obj({
     "scope": {"type": "string", "description": "all, or mission:<id> for a mission token"},
     "since": nullable(TIME),
     "until": nullable(TIME),
-    "total": INTEGER,
-    "by": obj({name: {"type": "array", "items": COUNT} for name in DIMENSIONS},
-              "Cases counted by each dimension, the most first; key null where unknown. agency and "
-              "employer come from the registration of the case's person (null: not registered), "
-              "except that an agency complaint counts under the agency it is about; both are merged "
-              "regardless of case and spacing."),
-    "weekly": {"type": "array", "description": "Cases per ISO week (UTC), and per weekly_by when given",
+    "min_count": {**nullable(INTEGER), "description": "Analyst tokens: the smallest count shown "
+                                                      "(ANALYST_MIN_COUNT, 3 by default); null: exact figures"},
+    "total": {**COUNT_OR_HIDDEN, "description": "Cases opened in the period; null: hidden (analyst tokens)"},
+    "by": BY,
+    "weekly": {"type": "array", "description": "Cases per ISO week (UTC), and per weekly_by when given (for an "
+                                               "analyst token, also empty cells that are hidden)",
                "items": obj({"week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"},
-                             "key": nullable(STRING), "count": INTEGER})},
+                             "key": nullable(STRING), "count": COUNT_OR_HIDDEN, "suppressed": SUPPRESSED})},
     "time_to_acknowledge": {
         "type": "array",
         "description": "Per mission (null: cases no mission serves), seconds from opening to the first "
-                       "acknowledgement; percentiles interpolate linearly (as PostgreSQL's percentile_cont).",
+                       "acknowledgement; percentiles interpolate linearly (as PostgreSQL's percentile_cont). "
+                       "For an analyst token, median and p90 are null whenever n is.",
         "items": obj({"mission": nullable(STRING),
-                      "n": {"type": "integer", "description": "Acknowledged cases measured"},
-                      "pending": {"type": "integer", "description": "Cases not acknowledged yet"},
-                      "median": nullable({"type": "number"}), "p90": nullable({"type": "number"})})},
-})
+                      "n": {**nullable(INTEGER), "description": "Acknowledged cases measured; null: hidden"},
+                      "pending": {**nullable(INTEGER), "description": "Cases not acknowledged yet; null: hidden"},
+                      "median": nullable({"type": "number"}), "p90": nullable({"type": "number"}),
+                      "suppressed": {"type": "boolean", "description": "Whether n or pending is hidden"}})},
+}, HIDDEN_COUNTS)
 
 SCHEMAS = {
     "Error": obj({"error": STRING}),
@@ -262,12 +278,15 @@ DOCUMENT = {
         }},
         "/stats": {"get": {
             "operationId": "getStats", "summary": "Aggregates over cases (analyst tokens too)",
+            "description": "Staff tokens get exact figures. " + HIDDEN_COUNTS,
             "parameters": [
                 SINCE, UNTIL,
                 query("weekly_by", {"type": "string", "enum": list(DIMENSIONS)},
-                      "Break the weekly counts down by this dimension."),
+                      "Break the weekly counts down by this dimension (not employer for an analyst token)."),
             ],
-            "responses": {"200": ok("Counts and times to acknowledge", ref("Stats")), "400": BAD_REQUEST,
+            "responses": {"200": ok("Counts and times to acknowledge", ref("Stats")),
+                          "400": error("A parameter is malformed or unknown, or an analyst token asks for "
+                                       "weekly_by=employer; `error` says which."),
                           "401": UNAUTHORIZED},
         }},
         "/openapi.json": {"get": {

@@ -246,25 +246,38 @@ def list_associations():
 
 @bp.get("/stats")
 def show_stats():
+    """Aggregates: exact for staff tokens; for an analyst token no count below ANALYST_MIN_COUNT
+    (nor one the others would give back: those are null, `suppressed`), agencies only from the
+    regulator's register, typed cities as "other", and no employer (gateway.cases.stats.report)."""
     viewer = g.viewer
     params.only("since", "until", "weekly_by")
     since, until = params.moment("since"), params.moment("until")
     if since is not None and until is not None and until <= since:
         raise params.bad("until: must be later than since")
     weekly_by = params.choice("weekly_by", tuple(stats.DIMENSIONS))
-    session = _services().db()
+    if weekly_by is not None:
+        try:
+            stats.check(viewer, weekly_by)
+        except stats.UnknownDimension as refused:
+            raise params.bad(f"weekly_by: {refused}") from None
+    services = _services()
+    shown = stats.report(services.db(), viewer, since, until, services.settings.analyst_min_count,
+                         services.directory)
     return jsonify(
         scope=f"mission:{viewer.mission_id}" if viewer.role == Role.MISSION else "all",
-        since=_iso(since), until=_iso(until),
-        total=stats.total(session, viewer, since, until),
-        by={by: [{"key": row.key, "count": row.count} for row in stats.counts(session, viewer, by, since, until)]
-            for by in stats.DIMENSIONS},
-        weekly=[{"week": row.week, "key": row.key, "count": row.count}
-                for row in stats.weekly(session, viewer, weekly_by, since, until)],
+        since=_iso(since), until=_iso(until), min_count=shown.smallest,
+        total=shown.total(),
+        by={by: [_count(row, key=row.key) for row in shown.counts(by)] for by in shown.dimensions},
+        weekly=[_count(row, week=row.week, key=row.key) for row in shown.weekly(weekly_by)],
         time_to_acknowledge=[{"mission": row.mission, "n": row.n, "pending": row.pending,
-                              "median": row.median, "p90": row.p90}
-                             for row in stats.time_to_ack(session, viewer, since, until)],
+                              "median": row.median, "p90": row.p90, "suppressed": row.suppressed}
+                             for row in shown.time_to_ack()],
     )
+
+
+def _count(row, **shape) -> dict:
+    """A count as /stats answers it: null and suppressed when hidden from an analyst."""
+    return {**shape, "count": row.count, "suppressed": row.suppressed}
 
 
 @bp.get("/openapi.json")

@@ -97,6 +97,8 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front, whose X-Forwarded-* headers are believed
     limits: tuple[tuple[str, str], ...] = ()  # (name, rate) over DEFAULT_LIMITS; see `limit()`
     retention: tuple[tuple[str, int], ...] = ()  # (name, days) over DEFAULT_RETENTION; see `keep_days()`
+    # k: analysts see no count from 1 to k-1 (reports, CSV, /api/v1/stats; gateway/cases/disclosure.py)
+    analyst_min_count: int = 3
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
@@ -175,6 +177,7 @@ class Settings:
             trusted_proxies=_int("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or "0", 0, 10),
             limits=_limits(get("LIMITS")),
             retention=_retention(get("RETENTION")),
+            analyst_min_count=_int("ANALYST_MIN_COUNT", get("ANALYST_MIN_COUNT") or "3", 2, 100),
         )
 
     @property

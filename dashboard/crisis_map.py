@@ -80,7 +80,8 @@ def statuses() -> list[str]:
 def crisis_map():
     chosen = {name: request.args.get(name, "") for name in ("days", "since", "until", "category", "status")}
     return render_template("dashboard/map.html", periods=PERIODS, categories=categories(), statuses=statuses(),
-                           chosen=chosen, tile_url=services().settings.map_tile_url)
+                           chosen=chosen, tile_url=services().settings.map_tile_url,
+                           min_count=services().settings.analyst_min_count)
 
 
 @bp.get("/map/data")
@@ -92,9 +93,27 @@ def crisis_map_data():
         return jsonify(error=str(bad)), 400
     places, unplaced = gather(query)
     shown = [describe(place) for place in places]
+    total = sum(p["count"] for p in shown) + unplaced
+    if not g.viewer.sees_people:
+        shown, unplaced, total = need_to_know(shown, unplaced, services().settings.analyst_min_count)
     return jsonify(since=query.since.isoformat(), until=query.until.isoformat(), category=query.category,
-                   status=query.status, total=sum(p["count"] for p in shown) + unplaced, unplaced=unplaced,
-                   places=shown, cases_shown=g.viewer.sees_people)
+                   status=query.status, total=total, unplaced=unplaced, places=shown,
+                   cases_shown=g.viewer.sees_people, min_count=services().settings.analyst_min_count)
+
+
+def need_to_know(shown: list[dict], unplaced: int, smallest: int) -> tuple[list[dict], int | None, int | None]:
+    """What an analyst sees of the map: a place's count only when it is `smallest` or more (null
+    otherwise), no breakdown by priority (its parts would be small), and no total when anything is
+    hidden (the total less the counts shown would give back what was hidden)."""
+    hidden = False
+    for place in shown:
+        small = place["count"] < smallest
+        hidden |= small
+        place.update(count=None if small else place["count"], top_priority=None if small else place["top_priority"])
+        place.pop("priorities")
+    if unplaced and unplaced < smallest:
+        unplaced, hidden = None, True
+    return shown, unplaced, None if hidden else sum(p["count"] for p in shown) + (unplaced or 0)
 
 
 def read_query(args, now: datetime) -> Query:

@@ -20,6 +20,8 @@ from api import openapi
 from app import create_app
 from config.settings import Settings
 from gateway.store.models import AuditEntry, Case, CaseEvent, CaseStatus, utcnow
+from tests.analysts import (API_PERIOD, TYPED_AGENCIES, TYPED_CITIES, TYPED_EMPLOYERS, WEEKS, Figures, open_cases,
+                            parents_of_plan, worked_out)
 from tests.test_ussd_journeys import REGISTRATION
 
 OPERATOR = "operator-token-0123456789"
@@ -137,7 +139,8 @@ def test_analyst_sees_aggregates_only(client, dial, services):
         response = post(client, f"/cases/{case.reference}/{path}", {"status": "acknowledged", "text": "x"}, ANALYST)
         assert response.status_code == 403
     response = get(client, "/stats", ANALYST)
-    assert response.status_code == 200 and response.get_json()["total"] == 1
+    assert response.status_code == 200
+    assert (response.get_json()["total"], response.get_json()["min_count"]) == (None, 3)  # 1 case: fewer than 3
     assert services.db().get(Case, case.id).status != CaseStatus.ACKNOWLEDGED
 
 
@@ -391,36 +394,133 @@ def test_a_registered_persons_case_carries_the_registration(client, dial, servic
 
 # --- aggregates ----------------------------------------------------------------------------------
 
+def exact(count: int | None, key=None, **more) -> dict:
+    """A count in /stats as staff see it."""
+    return {"key": key, "count": count, "suppressed": False, **more}
+
+
 def test_stats_by_token(client, dial, services):
     sos(dial, services, "+254711000061", "riyadh")
     sos(dial, services, "+254711000062", "riyadh", "unpaid_wages")
     sos(dial, services, "+254711000063", "dubai")
-    everything = conforms(get(client, "/stats", ANALYST), "Stats")
-    assert everything["scope"] == "all" and everything["total"] == 3
-    assert everything["by"]["mission"] == [{"key": "sa-riyadh", "count": 2}, {"key": "ae-dubai", "count": 1}]
-    assert everything["by"]["category"] == [{"key": "physical_abuse", "count": 2}, {"key": "unpaid_wages", "count": 1}]
-    assert everything["by"]["agency"] == [{"key": None, "count": 3}]
+    everything = conforms(get(client, "/stats", OPERATOR), "Stats")
+    assert everything["scope"] == "all" and everything["total"] == 3 and everything["min_count"] is None
+    assert everything["by"]["mission"] == [exact(2, "sa-riyadh"), exact(1, "ae-dubai")]
+    assert everything["by"]["category"] == [exact(2, "physical_abuse"), exact(1, "unpaid_wages")]
+    assert everything["by"]["agency"] == [exact(3)]
+    assert everything["by"]["employer"] == [exact(3)]
     week = "%04d-W%02d" % utcnow().isocalendar()[:2]
-    assert everything["weekly"] == [{"week": week, "key": None, "count": 3}]
+    assert everything["weekly"] == [exact(3, week=week)]
     assert [(t["mission"], t["n"], t["pending"]) for t in everything["time_to_acknowledge"]] == [
         ("ae-dubai", 0, 1), ("sa-riyadh", 0, 2)]
 
     riyadh = get(client, "/stats", RIYADH, weekly_by="category").get_json()
     assert riyadh["scope"] == "mission:sa-riyadh" and riyadh["total"] == 2
-    assert riyadh["weekly"] == [{"week": week, "key": "physical_abuse", "count": 1},
-                                {"week": week, "key": "unpaid_wages", "count": 1}]
+    assert riyadh["weekly"] == [exact(1, "physical_abuse", week=week), exact(1, "unpaid_wages", week=week)]
+    # An analyst token sees none of these counts: 3 in all, 2 and 1 by mission...
+    analyst = conforms(get(client, "/stats", ANALYST), "Stats")
+    assert (analyst["total"], analyst["min_count"]) == (3, 3)
+    assert analyst["by"]["mission"] == [{"key": k, "count": None, "suppressed": True} for k in ("ae-dubai", "sa-riyadh")]
+    assert analyst["weekly"] == [exact(3, week=week)]
     later = (utcnow() + timedelta(minutes=1)).isoformat()
     assert get(client, "/stats", since=later).get_json()["total"] == 0
     for bad in ({"since": "soon"}, {"weekly_by": "colour"}, {"since": later, "until": later}):
         assert get(client, "/stats", **bad).status_code == 400
 
 
+# --- aggregates for analysts: need to know ----------------------------------------------------------
+
+def shown_to(client, token: str) -> Figures:
+    """Every figure /stats shows `token` for the period of tests/analysts.py: the total, per week,
+    by every dimension, weekly by each, and the time-to-acknowledge table."""
+    figures = Figures()
+    answer = conforms(get(client, "/stats", token, **API_PERIOD), "Stats")
+    entries = [answer["by"][by] for by in answer["by"]] + [answer["weekly"]]
+    figures.add(("total",), answer["total"])
+    for row in answer["weekly"]:
+        figures.add(("week", row["week"]), row["count"])
+    for by, rows in answer["by"].items():
+        for row in rows:
+            figures.add(("key", by, row["key"]), row["count"])
+        weekly = conforms(get(client, "/stats", token, weekly_by=by, **API_PERIOD), "Stats")
+        entries.append(weekly["weekly"])
+        for row in weekly["weekly"]:
+            figures.add(("cell", by, row["key"], row["week"]), row["count"])
+    for row in answer["time_to_acknowledge"]:
+        figures.add(("ack", row["mission"], "n"), row["n"])
+        figures.add(("ack", row["mission"], "pending"), row["pending"])
+        if row["n"] is None:
+            assert (row["median"], row["p90"], row["suppressed"]) == (None, None, True), row
+    for rows in entries:  # a count is null exactly when it is flagged as hidden
+        assert all((row["count"] is None) == row["suppressed"] for row in rows), rows
+    return figures
+
+
+def test_an_analyst_sees_no_count_below_3_and_cannot_work_one_out(client, services):
+    open_cases(services)
+    staff, analyst = shown_to(client, OPERATOR), shown_to(client, ANALYST)
+    assert staff.shown[("total",)] == analyst.shown[("total",)] == 28
+    assert staff.small(3) and all(value is not None for value in staff.shown.values())  # staff: exact
+    assert analyst.small(3) == [], analyst.small(3)
+    # Small counts are hidden, and so is a second one beside each, so that no total gives it back.
+    assert analyst.shown[("key", "city", "Dammam")] is None
+    assert analyst.shown[("cell", "city", "Jeddah", "2026-W11")] is None
+    assert [analyst.shown[("cell", "city", "Jeddah", w)] for w in WEEKS].count(None) >= 2 or \
+        analyst.shown[("key", "city", "Jeddah")] is None
+    # What is shown is exact.
+    for name, value in analyst.shown.items():
+        if value is not None and name in staff.shown:
+            assert staff.shown[name] == value, name
+    pinned = worked_out(analyst, parents_of_plan())
+    for name, value in pinned.items():  # the attacker's relations hold: what it pins is the truth
+        assert staff.shown.get(name, value) == value, name
+    assert {name: value for name, value in pinned.items() if 0 < value < 3} == {}
+
+
+def test_an_analyst_sees_no_typed_employer_agency_or_city(client, services):
+    open_cases(services)
+    answers = [get(client, "/stats", ANALYST, **API_PERIOD)] + [
+        get(client, "/stats", ANALYST, weekly_by=by, **API_PERIOD) for by in ("agency", "city", "country")]
+    text = " ".join(a.get_data(as_text=True) for a in answers)
+    for typed in (*TYPED_EMPLOYERS, *TYPED_AGENCIES, *TYPED_CITIES):
+        assert typed.lower() not in text.lower(), typed
+    by = answers[0].get_json()["by"]
+    assert "employer" not in by
+    assert {row["key"] for row in by["agency"]} == {"Global Jobs Ltd", "Sunrise Recruitment Agency",
+                                                    "not in the register", None}
+    assert {"Riyadh", "Jeddah", "Dubai", "other (SA)", "other (ET)"} <= {row["key"] for row in by["city"]}
+    refused = get(client, "/stats", ANALYST, weekly_by="employer")
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "weekly_by: employer names are typed by the public; "
+                                           "analysts do not count by them"}
+    # Staff see the figures as they are.
+    staff = get(client, "/stats", OPERATOR, **API_PERIOD).get_data(as_text=True)
+    for typed in ("Abdullah Al Saud", "Fatuma Haji Enterprises", "Bogus Travel Kenya", "Al Kharj"):
+        assert typed in staff, typed
+
+
+@pytest.mark.parametrize("smallest", [3, 5])
+def test_the_smallest_count_an_analyst_sees_is_configurable(env, request, smallest):
+    if smallest != 3:
+        env["ANALYST_MIN_COUNT"] = str(smallest)
+    client, services = request.getfixturevalue("client"), request.getfixturevalue("services")
+    open_cases(services)
+    analyst = shown_to(client, ANALYST)
+    assert analyst.small(smallest) == []
+    assert get(client, "/stats", ANALYST).get_json()["min_count"] == smallest
+    riyadh = [analyst.shown[("cell", "city", "Riyadh", w)] for w in WEEKS]  # 4, 3 and 4 cases
+    assert (riyadh.count(None) == 3) if smallest == 5 else (3 in riyadh or 4 in riyadh)
+    pinned = worked_out(analyst, parents_of_plan())
+    assert {name: value for name, value in pinned.items() if 0 < value < smallest} == {}
+
+
 # --- the OpenAPI document, checked against the app -----------------------------------------------
 
 def test_the_api_answers_as_its_document_says(app, dial, services):
-    """Schemathesis calls every operation with the operator's token, with data the document
-    allows and data it forbids, and checks each answer: no 500, a documented status, content type,
-    headers and body. Operations on one case also run against a case that exists."""
+    """Schemathesis calls every operation with the operator's token (and /stats with the
+    analyst's too, whose answers hide counts), with data the document allows and data it forbids,
+    and checks each answer: no 500, a documented status, content type, headers and body.
+    Operations on one case also run against a case that exists."""
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                    response_headers_conformance, response_schema_conformance,
@@ -439,10 +539,11 @@ def test_the_api_answers_as_its_document_says(app, dial, services):
         if "{reference}" in operation.path:
             strategies += [operation.as_strategy(path_parameters={"reference": c.reference}) for c in cases]
 
-        @hypothesis.given(case=hypothesis.strategies.one_of(strategies))
-        @hypothesis.settings(max_examples=40, deadline=None, database=None,
-                             suppress_health_check=list(hypothesis.HealthCheck))
-        def answers_as_documented(case):
-            case.call_and_validate(headers={"Authorization": f"Bearer {OPERATOR}"}, checks=checks)
+        for token in (OPERATOR, ANALYST) if operation.path == "/stats" else (OPERATOR,):
+            @hypothesis.given(case=hypothesis.strategies.one_of(strategies))
+            @hypothesis.settings(max_examples=40, deadline=None, database=None,
+                                 suppress_health_check=list(hypothesis.HealthCheck))
+            def answers_as_documented(case):
+                case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=checks)
 
-        answers_as_documented()
+            answers_as_documented()

@@ -27,6 +27,9 @@ from escalation.sweeper import sweep_once
 from gateway.cases.lifecycle import NewCase, submit
 from gateway.store.models import (AuditEntry, Case, CaseKind, CaseStatus, Person,
                                   PersonPhone, Registration, Role, User, utcnow)
+from tests.analysts import PERIOD as ANALYSTS_PERIOD
+from tests.analysts import (TYPED_AGENCIES, TYPED_CITIES, TYPED_EMPLOYERS, Figures, open_cases, parents_of_plan,
+                            worked_out)
 from tests.channels import Chat
 from tests.rows import events, outbox, read
 
@@ -440,8 +443,9 @@ def test_an_analyst_sees_aggregates_and_nothing_personal(app, services):
         assert not re.search(r"KE-[0-9A-Z]{5}", text), by
         assert not re.search(r"\+?\d{9,}", text), by
         assert "Achieng" not in text and "A1234567" not in text
-        assert "2 cases" in text
-    assert "Global Jobs Ltd" in analyst.get("/dashboard/reports?by=agency").get_data(as_text=True)
+        assert "x cases" in text  # two: fewer than 3, so hidden
+    agencies = analyst.get("/dashboard/reports?by=agency").get_data(as_text=True)
+    assert "not in the register" in agencies and "Global Jobs Ltd" not in agencies  # as typed; not registered
     exported = analyst.get("/dashboard/reports.csv?by=city").get_data(as_text=True)
     assert case.reference not in exported and other.phone not in exported and "Riyadh" in exported
     assert analyst.get("/dashboard/map").status_code == 200
@@ -744,6 +748,131 @@ def test_a_mission_officers_reports_cover_their_mission_only(app, services, know
     rows = list(csv.reader(io.StringIO(riyadh.get(f"/dashboard/reports.csv?by=mission&{PERIOD}")
                                        .get_data(as_text=True))))
     assert rows == [["week", "mission", "cases"], ["2026-W10", "sa-riyadh", "2"]]
+
+
+# --- reports for analysts: need to know -------------------------------------------------------------
+
+ANALYST_DIMENSIONS = ("country", "city", "mission", "category", "kind", "agency")
+MISSION_IDS = {RIYADH_NAME: "sa-riyadh", JEDDAH_NAME: "sa-jeddah", DUBAI_NAME: "ae-dubai", "(unknown)": None,
+               "Response Centre only": None}
+
+
+def figure(text: str) -> int | None:
+    """A count as a report shows it: x is hidden, an empty cell is none."""
+    return None if text == "x" else int(text or 0)
+
+
+def shown_on_reports(browser) -> Figures:
+    """Every figure the reports pages show for the period of tests/analysts.py, by every dimension."""
+    figures = Figures()
+    for by in ANALYST_DIMENSIONS:
+        page = browser.get(f"/dashboard/reports?by={by}&{ANALYSTS_PERIOD}")
+        header, *rows, footer = table(page, "weekly")
+        weeks = header[1:-1]
+        for key, *cells, total in rows:
+            key = MISSION_IDS[key] if by == "mission" else (None if key == "(unknown)" else key)
+            figures.add(("key", by, key), figure(total))
+            for week, cell in zip(weeks, cells):
+                figures.add(("cell", by, key, week), figure(cell))
+        figures.add(("total",), figure(footer[-1]))
+        for week, cell in zip(weeks, footer[1:-1]):
+            figures.add(("week", week), figure(cell))
+        for mission, n, pending, median, p90 in table(page, "ack-times")[1:]:
+            figures.add(("ack", MISSION_IDS[mission], "n"), figure(n))
+            figures.add(("ack", MISSION_IDS[mission], "pending"), figure(pending))
+            if figure(n) is None:
+                assert (median, p90) == ("—", "—"), mission
+    return figures
+
+
+def hidden_in_lines(rows: list[list[str]]) -> list[int]:
+    """How many cells are hidden in each row and each column of a weekly table (totals included)."""
+    body = [row[1:] for row in rows[1:]]
+    return [row.count("x") for row in body] + [column.count("x") for column in zip(*body)]
+
+
+def test_an_analysts_reports_and_csv_show_no_count_below_3_and_none_can_be_worked_out(app, services, operator):
+    open_cases(services)
+    analyst = signed_in(app, services, "analyst", Role.ANALYST)
+    figures = shown_on_reports(analyst)
+    exact = shown_on_reports(operator)
+    assert figures.shown[("total",)] == 28 and figures.small(3) == [], figures.small(3)
+    assert exact.small(3) and None not in exact.shown.values()  # staff see every figure as it is
+    assert figures.shown[("key", "city", "Dammam")] is None and figures.shown[("key", "city", "other (SA)")] is None
+    for name, value in figures.shown.items():
+        if value is not None and name in exact.shown:
+            assert exact.shown[name] == value, name
+    pinned = worked_out(figures, parents_of_plan())
+    assert {name: value for name, value in pinned.items() if 0 < value < 3} == {}
+    for by in ANALYST_DIMENSIONS:
+        page = analyst.get(f"/dashboard/reports?by={by}&{ANALYSTS_PERIOD}")
+        # No row or column hides exactly one cell: its total would give it back.
+        assert 1 not in hidden_in_lines(table(page, "weekly")), by
+        assert "Counts below 3 are hidden" in page.get_data(as_text=True)
+        rows = list(csv.reader(io.StringIO(analyst.get(f"/dashboard/reports.csv?by={by}&{ANALYSTS_PERIOD}")
+                                           .get_data(as_text=True))))
+        assert rows[0] == ["week", by, "cases"]
+        for week, key, cases in rows[1:]:  # the CSV holds the cells of the page
+            key = key or None
+            assert figures.shown[("cell", by, key, week)] == figure(cases), (by, key, week)
+    exported = analyst.get(f"/dashboard/reports.csv?by=ack&{ANALYSTS_PERIOD}").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(exported)))
+    for mission, n, waiting, median, p90 in rows[1:]:
+        assert figures.shown[("ack", mission or None, "n")] == figure(n)
+        assert figures.shown[("ack", mission or None, "pending")] == figure(waiting)
+        if n == "x":
+            assert (median, p90) == ("", "")
+
+
+def test_an_analyst_sees_no_median_over_fewer_than_3_acknowledged_cases(app, services, operator):
+    for minutes in (2, 4, None, None):  # Dubai: 2 acknowledged, 2 waiting
+        case = raise_case(services, country="AE", city="Dubai")
+        if minutes:
+            change(services, case.id, status=CaseStatus.ACKNOWLEDGED,
+                   acknowledged_at=utcnow() + timedelta(minutes=minutes))
+    # Riyadh: 8 acknowledged; Jeddah: 4. (How many were acknowledged in all is known from the
+    # statuses: Dubai's 2 are hidden beside Jeddah's 4, the smaller.)
+    for city, count in (("Riyadh", 8), ("Jeddah", 4)):
+        for minutes in range(1, count + 1):
+            case = raise_case(services, city=city)
+            change(services, case.id, status=CaseStatus.ACKNOWLEDGED,
+                   acknowledged_at=utcnow() + timedelta(minutes=minutes))
+    analyst = signed_in(app, services, "analyst", Role.ANALYST)
+    staff = {row[0]: row[1:] for row in table(operator.get("/dashboard/reports"), "ack-times")[1:]}
+    shown = {row[0]: row[1:] for row in table(analyst.get("/dashboard/reports"), "ack-times")[1:]}
+    assert staff[DUBAI_NAME][:2] == ["2", "2"] and staff[DUBAI_NAME][2] != "—"
+    assert shown[DUBAI_NAME] == ["x", "x", "—", "—"] and shown[JEDDAH_NAME][0] == "x"
+    assert shown[RIYADH_NAME] == staff[RIYADH_NAME] and shown[RIYADH_NAME][0] == "8"
+    exported = list(csv.reader(io.StringIO(analyst.get("/dashboard/reports.csv?by=ack").get_data(as_text=True))))
+    assert ["ae-dubai", "x", "x", "", ""] in exported
+
+
+def test_an_analyst_sees_no_typed_employer_agency_or_city(app, services, operator):
+    open_cases(services)
+    analyst = signed_in(app, services, "analyst", Role.ANALYST)
+    seen = []
+    for by in ANALYST_DIMENSIONS:
+        seen.append(analyst.get(f"/dashboard/reports?by={by}&{ANALYSTS_PERIOD}").get_data(as_text=True))
+        seen.append(analyst.get(f"/dashboard/reports.csv?by={by}&{ANALYSTS_PERIOD}").get_data(as_text=True))
+    seen.append(analyst.get(f"/dashboard/reports.csv?by=ack&{ANALYSTS_PERIOD}").get_data(as_text=True))
+    text = html.unescape(" ".join(seen)).lower()
+    for typed in (*TYPED_EMPLOYERS, *TYPED_AGENCIES, *TYPED_CITIES):
+        assert typed.lower() not in text, typed
+    agencies = [row[0] for row in table(analyst.get(f"/dashboard/reports?by=agency&{ANALYSTS_PERIOD}"), "weekly")[1:-1]]
+    assert sorted(agencies) == ["(unknown)", "Global Jobs Ltd", "Sunrise Recruitment Agency", "not in the register"]
+    cities = [row[0] for row in table(analyst.get(f"/dashboard/reports?by=city&{ANALYSTS_PERIOD}"), "weekly")[1:-1]]
+    assert {"other (SA)", "other (ET)", "Dammam"} <= set(cities)
+    for path in ("/dashboard/reports?by=employer", "/dashboard/reports.csv?by=employer"):
+        refused = analyst.get(path)
+        assert refused.status_code == 400
+        assert "Employer names are typed by the public" in refused.get_data(as_text=True)
+    assert 'value="employer"' not in analyst.get("/dashboard/reports").get_data(as_text=True)
+    # Staff see the figures as they are.
+    staff = operator.get(f"/dashboard/reports?by=employer&{ANALYSTS_PERIOD}").get_data(as_text=True)
+    assert "Abdullah Al Saud" in staff and "Fatuma Haji Enterprises" in staff
+    agencies = operator.get(f"/dashboard/reports?by=agency&{ANALYSTS_PERIOD}").get_data(as_text=True)
+    assert "Bogus Travel Kenya" in agencies
+    assert "Al Kharj" in operator.get(f"/dashboard/reports.csv?by=city&{ANALYSTS_PERIOD}").get_data(as_text=True)
 
 
 # --- the registration search ------------------------------------------------------------------------

@@ -39,6 +39,11 @@ def test_defaults_with_an_empty_environment(tmp_path):
     assert settings.instance_path == tmp_path
     assert settings.session_ttl == 300
     assert settings.simulator is False
+    assert settings.analyst_min_count == 3
+
+
+def test_the_smallest_count_analysts_see_can_be_raised(tmp_path):
+    assert read({"ANALYST_MIN_COUNT": " 5 "}, tmp_path).analyst_min_count == 5
 
 
 def test_the_secret_key_is_generated_into_the_instance_folder_and_kept(tmp_path):
@@ -105,6 +110,9 @@ BAD = [
     ("LIMITS", {"LIMITS": "sender=lots"}),
     ("DATA_KEYS", {"DATA_KEYS": "short"}),
     ("DATA_KEYS", {"DATA_KEYS": "same-key-0123456789,same-key-0123456789"}),
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "three"}),
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "1"}),  # would show every count: not a protection
+    ("ANALYST_MIN_COUNT", {"ANALYST_MIN_COUNT": "1000"}),
 ]
 
 

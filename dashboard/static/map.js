@@ -42,7 +42,7 @@
     .catch(() => { mapBox.classList.add("no-outlines"); });
 
   function countryStyle(feature) {
-    const busy = feature && places.some((p) => p.count > 0 && p.country === feature.properties.iso_a2);
+    const busy = feature && places.some((p) => p.count !== 0 && p.country === feature.properties.iso_a2);
     return {color: "#8a97a3", weight: 0.7, fillColor: busy ? "#ecdcc0" : "#f6f3ec",
             fillOpacity: config.tiles ? 0.25 : 1};
   }
@@ -102,7 +102,7 @@
     placesLayer.clearLayers();
     // Drawn in this order so that what matters stays clickable where circles overlap: whole
     // countries (a vague place) underneath, then the busiest first (small ones on top), crises last.
-    const order = (p) => [p.crisis ? 1 : 0, p.city ? 1 : 0, -p.count];
+    const order = (p) => [p.crisis ? 1 : 0, p.city ? 1 : 0, -(p.count ?? 0)];
     const drawing = places.slice().sort((a, b) => {
       const x = order(a), y = order(b);
       return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
@@ -111,9 +111,11 @@
       addPlace(place, data.cases_shown);
     }
     shadeCountries();
-    const withCases = places.filter((p) => p.count > 0);
-    const drawn = withCases.reduce((sum, p) => sum + p.count, 0);
-    let text = plural(drawn, "case") + " in " + plural(withCases.length, "place");
+    const withCases = places.filter((p) => p.count !== 0);
+    const drawn = withCases.reduce((sum, p) => sum + (p.count ?? 0), 0);
+    let text = withCases.some((p) => p.count === null)  // an analyst: small counts are not shown
+      ? plural(withCases.length, "place") + "; counts below " + data.min_count + " are not shown"
+      : plural(drawn, "case") + " in " + plural(withCases.length, "place");
     if (data.unplaced) text += " (and " + plural(data.unplaced, "case") + " with no known place)";
     statusLine.textContent = text;
     const crises = places.filter((p) => p.crisis).length;
@@ -129,7 +131,7 @@
 
   function addPlace(place, casesShown) {
     const where = [place.lat, place.lon];
-    const radius = Math.min(40, 6 + 4 * Math.sqrt(place.count));
+    const radius = Math.min(40, 6 + 4 * Math.sqrt(place.count ?? 1));
     const colour = COLOURS[place.top_priority || "none"];
     if (place.crisis) {
       const ring = L.circleMarker(where, {pane: "places", radius: radius + 7, className: "crisis-ring",
@@ -144,13 +146,13 @@
     const marker = L.circleMarker(where, {pane: "places", radius: radius, className: classes.join(" "),
                                           color: place.crisis ? COLOURS.critical : "#ffffff", weight: 2,
                                           fillColor: colour, fillOpacity: 0.8});
-    marker.bindTooltip(textNode(placeName(place) + ": " + plural(place.count, "case")), {direction: "top"});
+    marker.bindTooltip(textNode(placeName(place) + ": " + cases(place)), {direction: "top"});
     marker.on("click", () => choose(place.key, casesShown));
     marker.addTo(placesLayer);
     const element = marker.getElement();
     if (element) {
       element.setAttribute("data-place", place.key);
-      element.setAttribute("data-count", String(place.count));
+      element.setAttribute("data-count", String(place.count ?? "few"));
     }
   }
 
@@ -172,7 +174,7 @@
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.key = place.key;
-      button.textContent = placeName(place) + " · " + plural(place.count, "case");
+      button.textContent = placeName(place) + " · " + cases(place);
       if (place.crisis) button.append(" ", badge("CRISIS", "critical"));
       button.addEventListener("click", () => choose(place.key, mapBox.dataset.seesPeople === "yes"));
       item.append(button);
@@ -193,8 +195,8 @@
     panel.title.replaceChildren(placeName(place));
     if (place.crisis) panel.title.append(" ", badge("CRISIS", "critical"));
     const counts = ["critical", "high", "normal", "low"]
-      .filter((p) => place.priorities[p]).map((p) => place.priorities[p] + " " + p);
-    let summary = plural(place.count, "case") + (counts.length ? ": " + counts.join(", ") : "") + ".";
+      .filter((p) => (place.priorities || {})[p]).map((p) => place.priorities[p] + " " + p);
+    let summary = cases(place) + (counts.length ? ": " + counts.join(", ") : "") + ".";
     if (place.crisis) {
       summary += " Crisis declared " + when(place.crisis_since) +
         (place.crisis_ended ? ", ended " + when(place.crisis_ended) : ", still open") + ".";
@@ -229,6 +231,11 @@
   }
 
   // --- small helpers -----------------------------------------------------------------------------
+
+  function cases(place) {
+    // An analyst is not shown a count below the smallest (null): "fewer than 3 cases".
+    return place.count === null ? "fewer than " + mapBox.dataset.minCount + " cases" : plural(place.count, "case");
+  }
 
   function placeName(place) {
     return place.city ? place.city + ", " + place.country_name : place.country_name + " (city unknown)";

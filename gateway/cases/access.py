@@ -1,7 +1,8 @@
 """Who may see what: one rule for the dashboard and the API.
 
 Operators and admins see every case; a mission officer sees only the cases of their mission;
-an analyst sees aggregates and no personal data at all.
+an analyst sees aggregates and no personal data at all, nor a count small enough to point at
+someone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ class Viewer:
     @property
     def sees_people(self) -> bool:
         """Whether personal data (cases, names, numbers) may be shown at all."""
+        return self.role != Role.ANALYST
+
+    @property
+    def exact_figures(self) -> bool:
+        """Whether aggregates are shown as they are. An analyst's hide small counts and what the
+        public typed (gateway.cases.stats.ForAnalysts)."""
         return self.role != Role.ANALYST
 
     @property

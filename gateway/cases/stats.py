@@ -6,6 +6,12 @@ half-open window [since, until) (either end may be None). Nothing here returns p
 
 Counting is done by the database; ISO weeks and percentiles are worked out in Python, so that
 SQLite and PostgreSQL give the same answers.
+
+Staff see the figures as they are. An analyst needs to know less (`report` chooses): no count
+below k (ANALYST_MIN_COUNT), nor one that the totals would give back (gateway.cases.disclosure
+hides a few more), and nothing the public typed: an agency is named only when it is in the
+regulator's register, a city only when it is a known place (else "other" in its country), and
+employers not at all.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case as when
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from gateway.cases.access import Viewer
-from gateway.store.models import Case, CaseKind, Registration
+from gateway.cases.disclosure import TOTAL, Dimension, Release, protect
+from gateway.reference.directory import Directory, fold
+from gateway.reference.places import known_places
+from gateway.store.models import Agency, Case, CaseKind, Registration
 
 # A complaint is about the agency it names (gateway.conversation.complaints writes it), which need
 # not be the one the person registered through; other cases count under the registration's.
@@ -47,14 +56,22 @@ FREE_TEXT = ("agency", "employer")
 @dataclass(frozen=True)
 class Count:
     key: str | None
-    count: int
+    count: int | None  # None: hidden from this viewer
+
+    @property
+    def suppressed(self) -> bool:
+        return self.count is None
 
 
 @dataclass(frozen=True)
 class WeekCount:
     week: str  # ISO 8601 week, e.g. "2026-W47" (weeks start on Monday, UTC)
     key: str | None  # None when counted without a dimension
-    count: int
+    count: int | None  # None: hidden from this viewer
+
+    @property
+    def suppressed(self) -> bool:
+        return self.count is None
 
 
 @dataclass(frozen=True)
@@ -62,17 +79,26 @@ class AckTimes:
     """How long a mission's cases waited for a human, in seconds.
 
     `n` counts the acknowledged cases the times are taken from; `pending` those still waiting.
+    Either may be hidden (None) from an analyst, and the times with `n`.
     """
 
     mission: str | None  # None: cases no mission serves (the Response Centre's alone)
-    n: int
-    pending: int
+    n: int | None
+    pending: int | None
     median: float | None
     p90: float | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.n is None or self.pending is None
 
 
 class UnknownDimension(ValueError):
     """`by` is not one of DIMENSIONS."""
+
+
+class NotForAnalysts(UnknownDimension):
+    """`by` is a dimension analysts may not count by (employer names are typed by the public)."""
 
 
 def total(session, viewer: Viewer, since: datetime | None = None, until: datetime | None = None) -> int:
@@ -194,3 +220,219 @@ class _Tally:
         data always reads the same)."""
         spellings = self.spellings[merged].items()
         return min(spellings, key=lambda item: (-item[1], item[0] is None, item[0] or ""))[0]
+
+
+# --- what each viewer is shown ---------------------------------------------------------------------
+
+def dimensions(viewer: Viewer) -> tuple[str, ...]:
+    """What `viewer` may count cases by: analysts not by employer."""
+    return tuple(DIMENSIONS) if viewer.exact_figures else ForAnalysts.dimensions
+
+
+def check(viewer: Viewer, by: str) -> None:
+    """Raises:
+        NotForAnalysts: an analyst asks to count by employer.
+        UnknownDimension: `by` is not a dimension at all.
+    """
+    if by == "employer" and not viewer.exact_figures:
+        raise NotForAnalysts("employer names are typed by the public; analysts do not count by them")
+    if by not in dimensions(viewer):
+        raise UnknownDimension(f"cannot count by {by!r}; use one of {', '.join(dimensions(viewer))}")
+
+
+def report(session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
+           directory: Directory) -> Exact | ForAnalysts:
+    """The figures of the window as `viewer` may see them: as they are for staff; for an analyst,
+    with no count below `smallest` (k) and nothing the public typed (ForAnalysts)."""
+    if viewer.exact_figures:
+        return Exact(session, viewer, since, until)
+    return ForAnalysts(session, viewer, since, until, smallest, directory)
+
+
+class Exact:
+    """The figures as they are (operators, mission officers, admins)."""
+
+    smallest = None  # no count is hidden
+    dimensions = tuple(DIMENSIONS)
+
+    def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None):
+        self.session, self.viewer, self.since, self.until = session, viewer, since, until
+
+    def total(self) -> int:
+        return total(self.session, self.viewer, self.since, self.until)
+
+    def counts(self, by: str) -> list[Count]:
+        return counts(self.session, self.viewer, by, self.since, self.until)
+
+    def weekly(self, by: str | None = None) -> list[WeekCount]:
+        return weekly(self.session, self.viewer, by, self.since, self.until)
+
+    def time_to_ack(self) -> list[AckTimes]:
+        return time_to_ack(self.session, self.viewer, self.since, self.until)
+
+
+# A case as an analyst's figures see it (gateway.cases.disclosure): the week it was opened, then
+# five bundles of values that belong together, and so move together in a witness.
+PLACE = 0  # (country, city, mission)
+CATEGORY = 1  # (category, kind, priority)
+STATUS = 2  # (status, whether acknowledged)
+CHANNEL = 3  # (channel,)
+AGENCY = 4  # (agency,)
+ANALYST_DIMENSIONS = (
+    Dimension("country", ((PLACE, 0),)), Dimension("city", ((PLACE, 1),)), Dimension("mission", ((PLACE, 2),)),
+    Dimension("category", ((CATEGORY, 0),)), Dimension("kind", ((CATEGORY, 1),)),
+    Dimension("priority", ((CATEGORY, 2),)), Dimension("status", ((STATUS, 0),)),
+    Dimension("channel", ((CHANNEL, 0),)), Dimension("agency", ((AGENCY, 0),)),
+    # Per mission, acknowledged (True) or waiting: the time-to-acknowledge table, where 0 is shown.
+    Dimension("acknowledged", ((PLACE, 2), (STATUS, 1)), weekly=False, floor=0),
+)
+NOT_REGISTERED = "not in the register"  # an agency typed that the regulator's register does not hold
+
+
+def acknowledged(mission: str | None, yes: bool = True) -> tuple:
+    """The figure of a mission's acknowledged (or waiting) cases in an analyst's release."""
+    return ("key", "acknowledged", (mission, yes))
+
+
+def waits_touched(old, new, moved):
+    """A mission's median wait (shown with its count of acknowledged cases) changes when an
+    acknowledged case enters or leaves the mission, or takes another status (and another wait)."""
+    for one, other in ((old, new), (new, old)):
+        if one is not None and one[1 + STATUS][1]:
+            mission = one[1 + PLACE][2]
+            if other is None or other[1 + PLACE][2] != mission or moved == STATUS:
+                yield acknowledged(mission)
+
+
+class ForAnalysts:
+    """The figures an analyst is shown: every count from 1 to k-1 hidden, and a few more so that
+    none can be worked out from the others (gateway.cases.disclosure); agencies named only when
+    in the regulator's register (else NOT_REGISTERED), cities only when known places (else
+    "other (SA)"), and no employer. One release for the window: every view of it (any dimension,
+    the CSV, the API) hides the same figures."""
+
+    dimensions = tuple(d.name for d in ANALYST_DIMENSIONS if d.weekly)
+
+    def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
+                 directory: Directory):
+        self.smallest, self.viewer = smallest, viewer
+        query = _window(select(Case.created_at, Case.country, Case.city, Case.mission_id, Case.category, Case.kind,
+                               Case.priority, Case.status, Case.channel, Case.acknowledged_at, Case.agency_key,
+                               Case.agency, Registration.agency.label("registered")), viewer, since, until, "agency")
+        rows = session.execute(query).all()
+        agencies = _Register(session, [(row.kind, row.agency_key, row.agency, row.registered) for row in rows])
+        cities = _known_cities(directory)
+        units, self.waits = [], {}
+        for opened, country, city, mission, category, kind, priority, status, channel, acked, key, named, typed in rows:
+            year, week, _ = opened.isocalendar()
+            if acked is not None:
+                self.waits.setdefault(mission, []).append(max((acked - opened).total_seconds(), 0.0))
+            units.append((f"{year:04d}-W{week:02d}", (country, _city(cities, country, city), mission),
+                          (category, kind.value, priority.value), (status.value, acked is not None), (channel,),
+                          (agencies.shown(kind, key, named, typed),)))
+        self.release: Release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
+
+    def total(self) -> int | None:
+        return self.release.shown(TOTAL)
+
+    def counts(self, by: str) -> list[Count]:
+        self._check(by)
+        keys = [f[2] for f in self.release.values if f[0] == "key" and f[1] == by]
+        return _visible_first([Count(key, self.release.shown(("key", by, key))) for key in keys])
+
+    def weekly(self, by: str | None = None) -> list[WeekCount]:
+        if by is None:
+            weeks = sorted(f[1] for f in self.release.values if f[0] == "week")
+            return [WeekCount(week, None, self.release.shown(("week", week))) for week in weeks]
+        self._check(by)
+        # Every cell with a case, and the empty ones hidden (an x may stand for 0 too).
+        cells = {f for f in (*self.release.values, *self.release.hidden) if f[0] == "cell" and f[1] == by}
+        by_week: dict[str, list[WeekCount]] = {}
+        for _, _, key, week in cells:
+            by_week.setdefault(week, []).append(WeekCount(week, key, self.release.shown(("cell", by, key, week))))
+        return [row for week in sorted(by_week) for row in _visible_first(by_week[week])]
+
+    def time_to_ack(self) -> list[AckTimes]:
+        missions = {f[2][0] for f in self.release.values if f[0] == "key" and f[1] == "acknowledged"}
+        rows = []
+        for mission in sorted(missions, key=lambda m: (m is None, m or "")):
+            n, pending = self.release.shown(acknowledged(mission)), self.release.shown(acknowledged(mission, False))
+            seconds = sorted(self.waits.get(mission, [])) if n is not None else []
+            rows.append(AckTimes(mission, n, pending, percentile(seconds, 0.5), percentile(seconds, 0.9)))
+        return rows
+
+    def _check(self, by: str) -> None:
+        check(self.viewer, by)
+
+
+def _visible_first(rows: list) -> list:
+    """Counts shown, the most first; then those hidden, by key (their place must say nothing of
+    their size)."""
+    return sorted(rows, key=lambda r: (r.count is None, -(r.count or 0), r.key is None, str(r.key or "")))
+
+
+def _known_cities(directory: Directory) -> dict[str | None, dict[str, str]]:
+    """Per country, folded city name -> its name: config/places.yaml, the directory's menus and
+    their aliases. Anything else was typed."""
+    known: dict[str | None, dict[str, str]] = {}
+    for country, city, _, _ in known_places():
+        known.setdefault(country, {})[fold(city)] = city
+    for country, names in directory.city_names.items():
+        if country is not None:
+            known.setdefault(country, {}).update(names)
+    for alias, city in directory.folded_aliases.items():
+        for names in known.values():
+            if fold(city) in names:
+                names.setdefault(alias, names[fold(city)])
+    return known
+
+
+def _city(known: dict, country: str | None, city: str | None) -> str | None:
+    """A known city by its name; a typed one as "other" in its country."""
+    if city is None:
+        return None
+    name = known.get(country, {}).get(fold(city))
+    return name or (f"other ({country})" if country else "other")
+
+
+class _Register:
+    """Agencies as typed (a registration's, or the one a complaint is about) -> their names in the
+    regulator's register (`agencies`), or NOT_REGISTERED."""
+
+    CHUNK = 500  # names looked up per statement
+
+    def __init__(self, session, cases: list[tuple[CaseKind, str | None, str | None, str | None]]):
+        typed, licences = set(), set()
+        for kind, key, complained, agency in cases:
+            licence, named = self._complaint(kind, key, complained)
+            licences.update([licence] if licence else [])
+            typed.update(fold(text) for text in (named, agency) if text)
+        self.by_licence: dict[str, str] = {}
+        self.by_name: dict[str, str] = {}
+        typed.discard("")
+        for column, wanted in ((Agency.licence_number, sorted(licences)), (Agency.name_folded, sorted(typed))):
+            for start in range(0, len(wanted), self.CHUNK):
+                for licence, name, folded in session.execute(
+                        select(Agency.licence_number, Agency.name, Agency.name_folded)
+                        .where(column.in_(wanted[start:start + self.CHUNK])).order_by(Agency.licence_number)):
+                    self.by_licence[licence] = name
+                    self.by_name.setdefault(folded, name)
+
+    def shown(self, kind: CaseKind, key: str | None, complained: str | None, agency: str | None) -> str | None:
+        """As CASE_AGENCY: a complaint counts under the agency it is about (by its licence when it
+        has one), other cases under the registration's; None when there is none."""
+        licence, named = self._complaint(kind, key, complained)
+        if licence in self.by_licence:
+            return self.by_licence[licence]
+        agency = named or agency
+        if not agency or not fold(agency):
+            return None
+        return self.by_name.get(fold(agency), NOT_REGISTERED)
+
+    @staticmethod
+    def _complaint(kind: CaseKind, key: str | None, name: str | None) -> tuple[str | None, str | None]:
+        """The licence number and the agency name a complaint names (gateway.conversation.complaints
+        keys a listed agency by its licence, one typed by "name:<folded name>")."""
+        if kind != CaseKind.AGENCY_COMPLAINT:
+            return None, None
+        return (key if key and not key.startswith("name:") else None), name

@@ -41,11 +41,16 @@ def test_the_map_draws_its_markers_offline_and_lists_a_places_cases(page, live, 
 
 
 def test_an_analyst_sees_counts_but_no_cases(page, live, user, services):
-    submit(services, NewCase(kind=CaseKind.DISTRESS, category="medical", phone="+254711000200", channel="ussd",
-                             country="AE", city="Dubai"))
+    for n in range(3):
+        submit(services, NewCase(kind=CaseKind.DISTRESS, category="medical", phone=f"+25471100020{n}", channel="ussd",
+                                 country="AE", city="Dubai"))
+    submit(services, NewCase(kind=CaseKind.DISTRESS, category="medical", phone="+254711000210", channel="ussd",
+                             country="SA", city="Riyadh"))
     sign_in(page, live, *user("data", Role.ANALYST), path="/dashboard/map")
-    expect(page.locator("#map-status")).to_have_text("1 case in 1 place")
+    expect(page.locator("#map-status")).to_have_text("2 places; counts below 3 are not shown")
     page.locator("path.place-marker[data-place='AE/Dubai']").dispatch_event("click")
     expect(page.locator("#place-title")).to_contain_text("Dubai")
-    expect(page.locator("#place-summary")).to_contain_text("1")
+    expect(page.locator("#place-summary")).to_contain_text("3 cases")
     expect(page.locator("#place-cases li[data-reference]")).to_have_count(0)
+    page.locator("path.place-marker[data-place='SA/Riyadh']").dispatch_event("click")
+    expect(page.locator("#place-summary")).to_contain_text("fewer than 3 cases")

@@ -1,0 +1,165 @@
+"""Hiding small counts (gateway/cases/disclosure.py), on cases made up here: a small count is
+hidden with a second one beside it, a city alone in its country keeps its country's figure from
+giving it away, one case hides everything, the same cases always hide the same figures, and on
+hundreds of random sets of cases the subtraction of tests/analysts.py works no small count out.
+
+The layout is the analysts' (gateway.cases.stats.ANALYST_DIMENSIONS): units are cases as their
+figures see them, (week, place, category, status, channel, agency).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gateway.cases.disclosure import TOTAL, Dimension, Release, protect
+from gateway.cases.stats import ANALYST_DIMENSIONS, waits_touched
+from tests.analysts import Figures, worked_out
+
+WEEKS = ("2026-W10", "2026-W11", "2026-W12", "2026-W13")
+PLACES = [("SA", "Riyadh", "sa-riyadh"), ("SA", "Dammam", "sa-riyadh"), ("SA", "other (SA)", "sa-riyadh"),
+          ("SA", "Jeddah", "sa-jeddah"), ("AE", "Dubai", "ae-dubai"), ("AE", "Sharjah", "ae-dubai"),
+          ("ET", "other (ET)", None)]
+CATEGORIES = [("physical_abuse", "distress", "critical"), ("unpaid_wages", "distress", "high"),
+              ("medical", "distress", "critical"), ("agency_fees", "agency_complaint", "normal")]
+STATUSES = [("open", False), ("escalated", False), ("acknowledged", True), ("resolved", True)]
+CHANNELS = [("ussd",), ("sms",), ("whatsapp",)]
+AGENCIES = [("Global Jobs Ltd",), ("not in the register",), (None,)]
+PARENTS = {  # how the keys nest, as anyone who knows the directory and the policy knows
+    "city": {"country": {city: country for country, city, _ in PLACES},
+             "mission": {city: mission for _, city, mission in PLACES}},
+    "mission": {"country": {mission: country for country, _, mission in PLACES}},
+    "category": {"kind": {c: kind for c, kind, _ in CATEGORIES}, "priority": {c: p for c, _, p in CATEGORIES}},
+}
+ACKNOWLEDGED = ("acknowledged", "resolved")
+
+
+def case(week: str, place=0, category=0, status=0, channel=0, agency=0) -> tuple:
+    return (week, PLACES[place], CATEGORIES[category], STATUSES[status], CHANNELS[channel], AGENCIES[agency])
+
+
+def shown(release) -> Figures:
+    """What an analyst is shown of a release, named as tests/analysts.py names figures."""
+    figures = Figures()
+    for figure in {*release.values, *release.hidden}:
+        value = release.shown(figure)
+        if figure[0] == "key" and figure[1] == "acknowledged":
+            (mission, yes) = figure[2]
+            figures.add(("ack", mission, "n" if yes else "pending"), value)
+        else:
+            figures.add(figure, value)
+    for figure in release.values:  # a mission's row shows both columns, 0 included
+        if figure[0] == "key" and figure[1] == "mission":
+            for column in ("n", "pending"):
+                figures.shown.setdefault(("ack", figure[2], column), 0)
+    return figures
+
+
+def attack(release) -> dict:
+    """The small counts subtraction works out of a release (there must be none)."""
+    figures = shown(release)
+    assert figures.small(release.smallest) == []
+    pinned = worked_out(figures, PARENTS, ACKNOWLEDGED)
+    for name, value in pinned.items():  # what the attacker pins is the truth
+        if name[0] != "ack":
+            assert release.values.get(name, 0) == value, name
+    return {name: value for name, value in pinned.items() if 0 < value < release.smallest}
+
+
+def test_the_subtraction_works_out_a_count_hidden_alone():
+    """The attacker of these tests does find what hiding small counts alone would give away."""
+    riyadh, dubai = 0, 4
+    units = [case("2026-W10", 1)] + [case(w, place) for w in WEEKS[:3] for place in (riyadh, dubai)
+                                          for _ in range(4)]
+    release = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    alone = Release(release.values, frozenset(f for f, v in release.values.items() if 0 < v < 3), 3)
+    assert alone.hidden and attack(alone)  # each small count hidden alone is given back by its totals
+    assert attack(release) == {}
+
+
+def test_a_small_count_alone_in_its_row_takes_another_with_it():
+    riyadh, dubai = 0, 4
+    plan = {("2026-W10", riyadh): 5, ("2026-W11", riyadh): 1, ("2026-W12", riyadh): 4,
+            ("2026-W10", dubai): 4, ("2026-W11", dubai): 6, ("2026-W12", dubai): 5}
+    units = [case(week, place) for (week, place), n in plan.items() for _ in range(n)]
+    release = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    cell = lambda city, week: ("cell", "city", city, week)  # noqa: E731
+    assert cell("Riyadh", "2026-W11") in release.hidden
+    row = [cell("Riyadh", w) for w in WEEKS[:3]] + [("key", "city", "Riyadh")]
+    column = [cell("Riyadh", "2026-W11"), cell("Dubai", "2026-W11"), ("week", "2026-W11")]
+    assert sum(f in release.hidden for f in row) >= 2 and sum(f in release.hidden for f in column) >= 2
+    # The rectangle: Dubai's two cells hidden too, and no total.
+    assert {cell("Riyadh", "2026-W11"), cell("Dubai", "2026-W11")} <= release.hidden
+    assert not {f for f in release.hidden if f[0] in ("total", "week")}
+    assert release.shown(("key", "city", "Riyadh")) == 10 and release.shown(TOTAL) == 25
+    assert attack(release) == {}
+
+
+def test_a_city_alone_in_its_country_is_not_given_away_by_the_country():
+    # Dammam has one case; Riyadh's and Dubai's are many. SA's total is Riyadh's plus Dammam's.
+    units = [case(w, 0) for w in WEEKS for _ in range(4)] + [case(w, 4) for w in WEEKS for _ in range(4)]
+    units.append(case("2026-W11", 1))
+    release = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    assert ("key", "city", "Dammam") in release.hidden
+    assert attack(release) == {}
+
+
+def test_one_case_hides_everything():
+    release = protect([case("2026-W10")], ANALYST_DIMENSIONS, 3, waits_touched)
+    assert release.hidden == {f for f, v in release.values.items() if v}
+    assert release.shown(TOTAL) is None
+
+
+def test_nothing_to_hide_hides_nothing():
+    units = [case(w, status=2) for w in WEEKS for _ in range(5)]
+    release = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    assert release.hidden == frozenset() and release.shown(TOTAL) == 20
+    assert protect([], ANALYST_DIMENSIONS, 3).shown(TOTAL) == 0
+
+
+def test_the_same_cases_always_hide_the_same_figures():
+    rng = random.Random(7)
+    units = [case(rng.choice(WEEKS), rng.randrange(7), rng.randrange(4), rng.randrange(4), rng.randrange(3),
+                  rng.randrange(3)) for _ in range(40)]
+    first = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    again = protect(list(reversed(units)), ANALYST_DIMENSIONS, 3, waits_touched)
+    assert first.hidden == again.hidden
+
+
+def test_a_witness_leaves_every_median_shown_as_it_is():
+    # Every case acknowledged; Riyadh has 1 in the first week. Its witness swaps the places of a
+    # Riyadh case and a Jeddah case across the two weeks: the counts of both missions stay, but
+    # each mission then has another case's wait, so their medians (and counts) are hidden too.
+    riyadh, jeddah = 0, 3
+    units = [case(week, place, status=2) for week, place, n in
+             (("2026-W10", riyadh, 1), ("2026-W11", riyadh, 5), ("2026-W10", jeddah, 5), ("2026-W11", jeddah, 5))
+             for _ in range(n)]
+    medians = {("key", "acknowledged", ("sa-riyadh", True)), ("key", "acknowledged", ("sa-jeddah", True))}
+    release = protect(units, ANALYST_DIMENSIONS, 3, waits_touched)
+    assert ("cell", "city", "Riyadh", "2026-W10") in release.hidden and medians <= release.hidden
+    regardless = protect(units, ANALYST_DIMENSIONS, 3)  # were the medians nothing to keep
+    assert ("cell", "city", "Riyadh", "2026-W10") in regardless.hidden and not medians & regardless.hidden
+    assert attack(release) == {}
+
+
+@pytest.mark.parametrize("smallest", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(40))
+def test_no_small_count_can_be_worked_out_of_random_cases(seed, smallest):
+    rng = random.Random(seed)
+    size = rng.randrange(1, 70)
+    # Skewed, as real cases are: most in a few places and categories, some alone.
+    weights = lambda n: [2 ** (n - i) for i in range(n)]  # noqa: E731
+    units = [case(rng.choice(WEEKS[:rng.randrange(1, 5)]), *(rng.choices(range(n), weights(n))[0]
+                                                           for n in (7, 4, 4, 3, 3)))
+             for _ in range(size)]
+    release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
+    assert attack(release) == {}, (seed, size)
+
+
+def test_a_dimension_without_weeks_and_counts_of_zero():
+    # A plain dimension: no cells, zero not listed; a single value alone below k.
+    colour = Dimension("colour", ((0, 0),), weekly=False)
+    release = protect([("w", ("red",))] * 5 + [("w", ("blue",))], [colour], 3)
+    assert release.hidden == {("key", "colour", "blue"), ("key", "colour", "red")} or \
+        ("total",) in release.hidden
