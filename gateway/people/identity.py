@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from gateway.store.crypto import keyring, lookup
-from gateway.store.models import Case, Draft, OutboundMessage, Person, PersonPhone, PhoneClaim, Registration, utcnow
+from gateway.store.models import (Case, Draft, OutboundMessage, Person, PersonPhone, PhoneClaim, Registration, Safety,
+                                  utcnow)
 
 
 # Conversations' state in Redis (gateway.conversation.chat and .menus keep it): a chat's per
@@ -39,10 +40,12 @@ class Who:
     country: str | None = None
     city: str | None = None
     draft: dict | None = None
+    contact_ok: bool | None = None  # safety settings: may this phone be contacted after an SOS (None: not said)
+    registered: bool = False
 
     def to_dict(self) -> dict:
         return {"person_id": self.person_id, "language": self.language, "country": self.country,
-                "city": self.city, "draft": self.draft}
+                "city": self.city, "draft": self.draft, "contact_ok": self.contact_ok, "registered": self.registered}
 
     @classmethod
     def from_dict(cls, data: dict) -> Who:
@@ -53,11 +56,13 @@ _ASKED = select(literal(1).label("asked")).subquery()
 _PHONES = bindparam("phones", expanding=True)  # the number under each data key (crypto.lookup)
 # One round trip for everything a conversation starts with, found or not.
 WHO_QUERY = (
-    select(Person.id, Person.language, Registration.country, Registration.city, Draft.step, Draft.answers)
+    select(Person.id, Person.language, Registration.country, Registration.city, Draft.step, Draft.answers,
+           Safety.contact_ok, Registration.id)
     .select_from(_ASKED)
     .outerjoin(PersonPhone, PersonPhone.phone.in_(_PHONES))
     .outerjoin(Person, Person.id == PersonPhone.person_id)
     .outerjoin(Registration, Registration.person_id == Person.id)
+    .outerjoin(Safety, Safety.person_id == Person.id)
     .outerjoin(Draft, and_(Draft.phone.in_(_PHONES), Draft.flow == "register",
                            Draft.session != bindparam("session", type_=String)))
     .order_by(Draft.updated_at.desc())
@@ -74,9 +79,10 @@ def who_is(db, phone: str, session: str = "") -> Who:
         except DBAPIError as exc:
             if not exc.connection_invalidated or attempt == 2:
                 raise  # a dropped connection is retried once; anything else is real
-    person_id, language, country, city, draft_step, draft_answers = row
+    person_id, language, country, city, draft_step, draft_answers, contact_ok, registration_id = row
     draft = {"step": draft_step, "answers": draft_answers} if draft_step else None
-    return Who(person_id=person_id, language=language or "en", country=country, city=city, draft=draft)
+    return Who(person_id=person_id, language=language or "en", country=country, city=city, draft=draft,
+               contact_ok=contact_ok, registered=registration_id is not None)
 
 
 # --- a person's numbers: only proven ones show each other's cases ----------------------------------

@@ -53,6 +53,7 @@ class CaseKind(str, enum.Enum):
     MISSING_PERSON = "missing_person"
     DEATH = "death"
     AGENCY_COMPLAINT = "agency_complaint"
+    CHECK_IN_MISSED = "check_in_missed"  # a worker who agreed to check in did not (issue 13)
 
 
 class CaseStatus(str, enum.Enum):
@@ -133,6 +134,9 @@ class PhoneClaim(Base):
     phone: Mapped[str] = mapped_column(Findable, index=True)  # the number claimed
     session: Mapped[str] = mapped_column(String(120))  # the conversation that asked (one code each)
     code_hash: Mapped[str] = mapped_column(String(64))
+    # "number": the claimant's own other number (it joins their person once proven);
+    # "trusted_contact": someone in Kenya the claimant trusts (Safety.trusted_contact).
+    purpose: Mapped[str] = mapped_column(String(16), default="number")
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes typed
     expires_at: Mapped[datetime]
     verified_at: Mapped[datetime | None]
@@ -506,6 +510,31 @@ class Placement(Base):
     agency: Mapped[str | None] = mapped_column(String(120))
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- a watched phone (issue 13) -----------------------------------------------------------------------
+
+class Safety(Base):
+    """What protects a person whose phone is watched, set up in the safety flow (all optional):
+    a safe word (closing a case needs it), a duress PIN (typed behind the decoy screen, it opens a
+    silent case), a trusted contact in Kenya (proven by a code), whether this phone may be
+    contacted after an SOS, and a check-in every so many days."""
+
+    __tablename__ = "safety"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    safe_word: Mapped[str | None] = mapped_column(Secret)  # folded
+    duress_pin: Mapped[str | None] = mapped_column(Secret)
+    trusted_contact: Mapped[str | None] = mapped_column(Findable)
+    trusted_verified_at: Mapped[datetime | None]
+    contact_ok: Mapped[bool | None] = mapped_column(Boolean)  # None: never said, treated as "do not"
+    checkin_days: Mapped[int | None] = mapped_column(Integer)  # None: no check-ins
+    checkin_due_at: Mapped[datetime | None] = mapped_column(index=True)  # the sweeper looks here
+    checkin_reminded_at: Mapped[datetime | None]
+    checkin_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship()
 
 
 # --- sealed data (issue 12) --------------------------------------------------------------------------
