@@ -228,7 +228,9 @@ def app(settings):
         directory_module.sync(session, services.directory)
     services.db.remove()
     yield app
+    told = told_a_discreet_phone(services)
     services.db.close()
+    assert not told, "a discreet person's phone was told:\n" + "\n".join(told[:5])
 
 
 @pytest.fixture
@@ -304,3 +306,44 @@ def dial(client):
     def make(phone="+254712345678", **kwargs):
         return Dialler(client, phone=phone, **kwargs)
     return make
+
+
+# --- a watched phone: what a discreet person's phone is sent --------------------------------------
+# Every test's app (the `app` fixture) fails the test if a discreet person's phone was sent, after
+# their case opened, anything unasked (a notice, a reminder) or an answer to STATUS, CLOSE or
+# BALANCE that says what it is about: "help", "SOS", "case", "embassy", "consulate", "police" or
+# their Kiswahili words (DESIGN.md, "A watched phone"). The conversation they started is theirs.
+
+BANNED = re.compile(r"\b(help|sos|cases?|embassy|embassies|consulate|police|emergency|msaada|kesi|ubalozi|"
+                    r"polisi|dharura|saidia|usaidizi)\b", re.IGNORECASE)
+
+
+def told_a_discreet_phone(services) -> list[str]:
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from gateway.conversation import keywords
+    from gateway.store.models import Case, InboundMessage, OutboundMessage
+
+    services.db.remove()
+    try:
+        session = services.db()
+        opened = {}
+        for phone, at in session.execute(select(Case.phone, Case.created_at).where(Case.discreet.is_(True))):
+            opened[phone] = min(at, opened.get(phone, at))
+        if not opened:
+            return []
+        sent = session.scalars(select(OutboundMessage).where(
+            OutboundMessage.recipient.in_(list(opened)), OutboundMessage.purpose != "reply")).all()
+        replies = session.scalars(select(InboundMessage).where(
+            InboundMessage.phone.in_(list(opened)), InboundMessage.reply.is_not(None))).all()
+        found = [f"{m.purpose}: {m.body}" for m in sent
+                 if m.created_at >= opened[m.recipient] and m.body and BANNED.search(m.body)]
+        found += [f"reply to {m.text!r}: {m.reply}" for m in replies
+                  if m.received_at >= opened[m.phone] and (keywords.parse(m.text) or ("",))[0] in
+                  ("status", "close", "balance") and BANNED.search(m.reply)]
+        return found
+    except (OperationalError, ProgrammingError):  # a test that took its database away: nothing to scan
+        return []
+    finally:
+        services.db.remove()

@@ -171,7 +171,7 @@ def test_journey(client, services, name, lang, transport):
 def test_main_menu_numbers_its_options(client, services, transport):
     reply = person(client, services, transport).send("Hi")
     labels = [services.texts.get("en", f"main.menu.{v}")
-              for v in ("sos", "register", "check_case", "language", "services")]
+              for v in ("sos", "register", "check_case", "language", "services", "safety")]
     assert reply.splitlines() == [services.texts.get("en", "main.menu")] + [
         f"{i}. {label}" for i, label in enumerate(labels, 1)]
 
@@ -261,7 +261,8 @@ def test_check_my_case_lists_the_cases_of_this_number(client, services, lang, tr
     walk(services, chat, lang, SOS_MENU_JEDDAH)
     reference = the_case(services).reference
     # with a case open, a plain message goes to the case: MENU brings the menu back
-    reply = walk(services, chat, lang, [("MENU", "main.menu"), ("3", "check_case.list")])[-1]
+    reply = walk(services, chat, lang, [("MENU", "main.menu"), ("3", "check_case.choose"),
+                                        ("1", "check_case.list")])[-1]
     assert f"{reference}: {services.texts.get(lang, 'case_status.open')}" in reply
     other = person(client, services, transport, phone="+971509999999")
     other.send("Hello")

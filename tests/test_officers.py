@@ -302,7 +302,7 @@ def test_an_officer_text_that_is_no_command_gets_the_command_list(client, servic
     stranger = officer(client, services, STRANGER, provider).send("hello")
     assert stranger == services.texts.get("en", "main.menu") + "\n" + "\n".join(
         f"{i}. {services.texts.get('en', f'main.menu.{v}')}"
-        for i, v in enumerate(("sos", "register", "check_case", "language", "services"), 1))
+        for i, v in enumerate(("sos", "register", "check_case", "language", "services", "safety"), 1))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -145,7 +145,7 @@ def test_the_real_worker_and_the_real_officer_still_act(client, services):
     case = worker_sos(client)
     assert "acknowledged" in say(client, JEDDAH, f"ACK {case.reference}")
     assert newest(services).status == CaseStatus.ACKNOWLEDGED
-    assert case.reference in dial(client, WORKER, "3")
+    assert case.reference in dial(client, WORKER, "3", "1")  # check my case, see my cases
 
 
 # --- 2. an ACK is seen by everyone it silences ------------------------------------------------------

@@ -200,7 +200,8 @@ def test_check_my_case_lists_the_cases_of_this_number(dial, services):
     reference = services.db().scalar(select(Case.reference))
     session = dial()
     session.start()
-    screen = session.send("3")
+    assert session.send("3").startswith("CON Check my case")  # an open case: see it, or close it
+    screen = session.send("1")
     assert screen.startswith("END Your cases:") and reference in screen
     assert "officers alerted" in screen
     other = dial(phone="+254733000000")

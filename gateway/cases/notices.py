@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from gateway.people import safety
 from gateway.people.identity import who_is
 from gateway.reference.phones import country_of
 from gateway.store.models import Case, CaseKind, CaseStatus, InboundMessage, OutboundMessage, PersonPhone, utcnow
@@ -18,12 +19,13 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 def notify(session, services, case: Case, key: str, **values) -> OutboundMessage | None:
-    """Add an outbox row telling the person `key` (a text key) about `case`; None if discreet.
+    """Add an outbox row telling the person `key` (a text key) about `case`. A discreet case's
+    phone is told nothing: its proven trusted contact is told instead (`key@contact`), if any.
 
     The caller commits and then dispatches the row.
     """
     if case.discreet:
-        return None
+        return _notify_trusted_contact(session, services, case, key, **values)
     if case.kind != CaseKind.DISTRESS and session.scalar(
             select(PersonPhone.opted_out_at).where(PersonPhone.phone == case.phone)) is not None:
         return None  # STOP silences everything but distress cases
@@ -33,6 +35,18 @@ def notify(session, services, case: Case, key: str, **values) -> OutboundMessage
         OutboundMessage.case_id == case.id, OutboundMessage.purpose == "notice"))
     message = OutboundMessage(case_id=case.id, recipient=case.phone, channel=channel_for(session, services, case),
                               body=body, purpose="notice", idempotency_key=f"notice:{case.id}:{key}:{count}")
+    session.add(message)
+    return message
+
+
+def _notify_trusted_contact(session, services, case: Case, key: str, **values) -> OutboundMessage | None:
+    contact = safety.trusted_contact(safety.of(session, case.person_id))
+    if contact is None:
+        return None
+    language = who_is(services.db, case.phone).language
+    body = services.texts.get(language, f"{key}@contact", reference=case.reference, **values)
+    message = OutboundMessage(case_id=case.id, recipient=contact, channel="sms", body=body, purpose="notice",
+                              idempotency_key=f"notice:{case.id}:{key}:contact")
     session.add(message)
     return message
 

@@ -17,7 +17,7 @@ from gateway.people import identity
 from gateway.people.identity import ensure_person
 from gateway.reference.places import country_name
 from gateway.store import spool
-from gateway.store.models import Case, CaseKind, Draft, Registration, utcnow
+from gateway.store.models import CaseKind, Draft, Registration, utcnow
 
 CITIES_PER_MISSION = 4  # the rest are typed with "Other"; menus stay short
 
@@ -154,17 +154,7 @@ def save_registration(ctx: Context, convo: Conversation) -> dict:
     return {"name": fields["full_name"].split()[0][:20]}
 
 
-# --- check my case, language --------------------------------------------------------------------
-
-def list_cases(ctx: Context, convo: Conversation) -> dict:
-    phones = own_numbers(ctx)
-    cases = ctx.services.db().scalars(select(Case).where(Case.phone.in_(phones))
-                                      .order_by(Case.created_at.desc(), Case.id.desc()).limit(3)).all()
-    if not cases:
-        return {"text": "check_case.none"}
-    lines = [f"{c.reference}: {ctx.texts.get(convo.lang, 'case_status.' + c.status.value)}" for c in cases]
-    return {"text": "check_case.list", "cases": "\n".join(lines)}
-
+# --- language ------------------------------------------------------------------------------------
 
 def set_language(ctx: Context, convo: Conversation) -> None:
     convo.lang = convo.answers.get("language") or "en"

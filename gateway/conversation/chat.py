@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.outbox import dispatch
-from gateway.cases import officers
+from gateway.cases import officers, watched
 from gateway.cases.lifecycle import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.cases.notices import forward_to_handler, may_message, send_reply
 from gateway.conversation import keywords
@@ -169,7 +169,12 @@ def _keyword(services, ctx, message, keyword, convo):
     if word in ("stop", "start"):
         _opt(services, message.phone, word == "stop", lang)
         return None, Screen(texts.get(lang, f"chat.{word}")), None, None
-    convo, screen = engine.start(ctx, lang, flow="language" if word == "lang" else "main")
+    if word == "close":  # the same answer whether it closes the case or not (gateway/cases/watched.py)
+        case_id = watched.ask_to_close(services, message.phone, own_numbers(ctx), message.text, message.channel)
+        if case_id is not None:
+            return None, Screen(texts.get(lang, "check_case.close_noted")), None, case_id
+    flow = {"lang": "language", "balance": "decoy"}.get(word, "main")
+    convo, screen = engine.start(ctx, lang, flow=flow)
     return convo, screen, None, None
 
 
@@ -256,17 +261,11 @@ def _attach(services, ctx, message) -> tuple[str | None, int | None]:
 
 
 def _status(services, ctx, rest: str, lang: str) -> str:
-    """STATUS: the person's cases, or one of them by reference (only their own)."""
-    phones = own_numbers(ctx)
+    """STATUS: the person's cases, or one of them by reference (only their own), in neutral
+    words when one is discreet."""
     reference = normalise_reference(rest) if rest else None
-    query = select(Case).where(Case.phone.in_(phones)).order_by(Case.created_at.desc(), Case.id.desc()).limit(3)
-    if reference:
-        query = query.where(Case.reference == reference)
-    cases = services.db().scalars(query).all()
-    if not cases:
-        return services.texts.get(lang, services.engine.text_key("check_case.none", ctx.channel))
-    lines = [f"{c.reference}: {services.texts.get(lang, 'case_status.' + c.status.value)}" for c in cases]
-    return services.texts.get(lang, "check_case.list", cases="\n".join(lines))
+    key, values = watched.status(services.db(), services.texts, lang, own_numbers(ctx), reference)
+    return services.texts.get(lang, services.engine.text_key(key, ctx.channel), **values)
 
 
 def _opt(services, phone: str, stop: bool, lang: str) -> None:

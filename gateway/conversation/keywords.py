@@ -16,9 +16,15 @@ WORDS = {
     "stop": ["stop", "unsubscribe", "simamisha", "sitisha"],
     "start": ["start", "anza", "subscribe"],
     "menu": ["menu", "menyu", "home", "mwanzo"],
+    "balance": ["balance", "salio"],  # the decoy screen (config/flows/safety.yaml)
+    "close": ["close", "funga", "nimesaidika", "nimesaidiwa"],  # "close my case": needs the safe word
 }
 SWAHILI = {"msaada", "saidia", "nisaidie", "nisaidieni", "tusaidie", "dharura", "kesi", "lugha",
-           "simamisha", "sitisha", "anza", "menyu", "mwanzo"}
+           "simamisha", "sitisha", "anza", "menyu", "mwanzo", "salio", "funga", "nimesaidika", "nimesaidiwa"}
+# Ways of saying "I am fine now, close it" that start with other words: read as CLOSE.
+CLOSE_PHRASES = ("im fine", "i am fine", "im ok", "i am ok", "im okay", "i am okay", "im safe", "i am safe",
+                 "im good now", "i am good now", "please close", "niko salama", "nipo salama", "sina shida",
+                 "funga kesi")
 _EXACT = {spelling: keyword for keyword, spellings in WORDS.items() for spelling in spellings}
 FUZZY_FROM = 5  # letters; shorter words must be spelled right ("held" is not "help")
 FUZZY_KEYWORDS = ("sos", "status", "lang", "start")  # worth guessing at; "Mwanza" is a city, not MWANZO
@@ -31,6 +37,10 @@ def parse(text: str) -> tuple[str, str, bool] | None:
     "SOS my madam beat me" -> ("sos", "my madam beat me", False); "s.o.s" and "S O S!" count.
     """
     stripped = (text or "").strip()
+    phrase = fold(re.sub(r"['’]", "", stripped))
+    for start in CLOSE_PHRASES:
+        if phrase == start or phrase.startswith(start + " "):
+            return "close", stripped, start in ("niko salama", "nipo salama", "sina shida", "funga kesi")
     match = re.match(r"^\s*(s\W?o\W?s\b\W*|[^\s]+)\s*(.*)$", stripped, re.IGNORECASE | re.DOTALL)
     if not match:
         return None

@@ -36,7 +36,8 @@ MAX_TEXT = 1000  # a USSD screen takes 182 characters; far more is not a person 
 MAX_INPUTS = 60
 KEY = USSD_STATE  # per session and phone, hashed
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number, dialled back as *384*1*<code>#
-UNLIMITED_FLOWS = ("main", "sos")  # the way to an SOS is never closed by a limit
+UNLIMITED_FLOWS = ("main", "sos", "decoy")  # the way to an SOS (and the duress PIN) is never closed by a limit
+DECOY = "0"  # a dial string ending *0# (first input 0): the decoy screen, config/flows/safety.yaml
 
 
 @dataclass
@@ -101,9 +102,11 @@ def _answer(services, request: Request, spool_on_failure: bool) -> str:
 def walk(services, ctx: Context, text: str) -> tuple[Conversation, Screen, int]:
     """Replay `text` from the main menu: the conversation, its screen and the page shown."""
     texts, engine = services.texts, services.engine
-    convo, screen = engine.start(ctx, who(ctx).language)
-    page = 0
     inputs = text.split("*") if text else []
+    decoy = bool(inputs) and inputs[0].strip() == DECOY
+    convo, screen = engine.start(ctx, who(ctx).language, flow="decoy" if decoy else "main")
+    inputs = inputs[1:] if decoy else inputs
+    page = 0
     for number, value in enumerate(inputs, 1):
         shown = pages(screen, texts.get(convo.lang, "common.more"), texts.get(convo.lang, "common.back"))
         if value.strip() == MORE and page + 1 < len(shown):

@@ -102,14 +102,16 @@ def own_numbers(session, phone: str, person_id: int | None) -> set[str]:
     return {phone} | verified if phone in verified else {phone}
 
 
-def claim(services, claimant: str, phone: str, session_id: str, lang: str) -> bool:
-    """Send a one-time code to `phone`, which `claimant` says is also theirs. Once per session
-    (a USSD replay finds the claim it made). False when no code could be sent (limits)."""
+def claim(services, claimant: str, phone: str, session_id: str, lang: str, purpose: str = "number") -> bool:
+    """Send a one-time code to `phone`, which `claimant` says is also theirs (or, `purpose`
+    "trusted_contact", is someone they trust). Once per session (a USSD replay finds the claim it
+    made). False when no code could be sent (limits)."""
     from gateway.store.outbox import dispatch
     from gateway.reference.gsm import fit
 
     db = services.db
-    where = (PhoneClaim.claimant == claimant, PhoneClaim.phone == phone, PhoneClaim.session == session_id)
+    where = (PhoneClaim.claimant == claimant, PhoneClaim.phone == phone, PhoneClaim.session == session_id,
+             PhoneClaim.purpose == purpose)
     if db().scalar(select(PhoneClaim.id).where(*where)) is not None:
         return True
     throttle = services.throttle
@@ -118,13 +120,14 @@ def claim(services, claimant: str, phone: str, session_id: str, lang: str) -> bo
     code = f"{secrets.randbelow(10 ** CODE_LENGTH):0{CODE_LENGTH}d}"
     try:
         with db.transaction() as session:
-            row = PhoneClaim(claimant=claimant, phone=phone, session=session_id,
+            row = PhoneClaim(claimant=claimant, phone=phone, session=session_id, purpose=purpose,
                              code_hash=_code_hash(services, claimant, phone, code),
                              expires_at=utcnow() + CODE_VALID)
             session.add(row)
             session.flush()
+            text = "codes.sms" if purpose == "number" else "codes.sms_contact"
             message = OutboundMessage(recipient=phone, channel="sms", purpose="code",
-                                      body=fit(services.texts.get(lang, "codes.sms", code=code)),
+                                      body=fit(services.texts.get(lang, text, code=code)),
                                       idempotency_key=f"code:{row.id}")
             session.add(message)
             session.flush()
@@ -135,12 +138,14 @@ def claim(services, claimant: str, phone: str, session_id: str, lang: str) -> bo
     return True
 
 
-def check_code(services, claimant: str, phone: str, code: str, count: bool = True) -> bool | None:
+def check_code(services, claimant: str, phone: str, code: str, count: bool = True,
+               purpose: str = "number") -> bool | None:
     """Whether `code`, typed on the claimant's phone, is the one sent to `phone`; the claim is
     then verified. None when no live claim is left (expired, or too many wrong codes)."""
     with services.db.transaction() as session:
         row = session.scalar(select(PhoneClaim).where(
-            PhoneClaim.claimant == claimant, PhoneClaim.phone == phone, PhoneClaim.expires_at > utcnow())
+            PhoneClaim.claimant == claimant, PhoneClaim.phone == phone, PhoneClaim.purpose == purpose,
+            PhoneClaim.expires_at > utcnow())
             .order_by(PhoneClaim.id.desc()).limit(1).with_for_update())
         if row is None or (row.attempts >= CODE_TRIES and row.verified_at is None):
             return None
@@ -165,7 +170,11 @@ def confirm_from(services, phone: str, code: str) -> bool:
             return False
         found.verified_at = utcnow()
         owner = session.scalar(select(Person).join(PersonPhone).where(PersonPhone.phone == found.claimant))
-        if owner is not None and owner.registration is not None:
+        if found.purpose == "trusted_contact":  # the contact agrees: they are proven
+            settings = session.get(Safety, owner.id) if owner is not None else None
+            if settings is not None and settings.trusted_contact == phone:
+                settings.trusted_verified_at = utcnow()
+        elif owner is not None and owner.registration is not None:
             link(session, owner, phone)
         return True
 

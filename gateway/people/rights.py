@@ -45,7 +45,7 @@ from gateway.store.outbox import dispatch
 from gateway.store.retention import PSEUDONYM, REMOVED, pseudonymise
 from gateway.store.models import (Association, AuditEntry, Case, CaseEvent, CaseStatus, Draft, InboundMessage,
                                   JobSeeker, MessageStatus, OutboundMessage, Person, PersonPhone, PhoneClaim,
-                                  Placement, Registration, utcnow)
+                                  Placement, Registration, Safety, utcnow)
 
 log = logging.getLogger(__name__)
 CASE_REFERENCE_PREFIX = "KE-"
@@ -133,6 +133,7 @@ def export(services, key: str) -> dict | None:
             "registration": _row(_one(session, Registration, Registration.person_id == person_id)),
             "job_seeker": _row(_one(session, JobSeeker, JobSeeker.person_id == person_id)),
             "placements": _rows(session, Placement, Placement.person_id == person_id),
+            "safety": _safety(session.get(Safety, person_id)),
             "drafts": _rows(session, Draft, Draft.phone.in_(phones)),
             "numbers_claimed": _rows(session, PhoneClaim, or_(PhoneClaim.phone.in_(phones),
                                                               PhoneClaim.claimant.in_(phones))),
@@ -403,6 +404,16 @@ def _case(session, case: Case, phones: set[str]) -> dict:
             "messages_from_them": _rows(session, InboundMessage, InboundMessage.case_id == case.id),
             "messages_to_them": _rows(session, OutboundMessage, OutboundMessage.case_id == case.id,
                                       OutboundMessage.recipient.in_(phones))}
+
+
+def _safety(settings: Safety | None) -> dict | None:
+    """Which safety settings are set, not the safe word or the PIN themselves: an export may be
+    read by the very person they protect against."""
+    if settings is None:
+        return None
+    return {"safe_word": "set" if settings.safe_word else None, "duress_pin": "set" if settings.duress_pin else None,
+            "trusted_contact": settings.trusted_contact, "trusted_contact_proven": _plain(settings.trusted_verified_at),
+            "may_contact_this_phone": settings.contact_ok, "check_in_every_days": settings.checkin_days}
 
 
 def _one(session, model, *where):

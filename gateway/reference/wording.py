@@ -18,6 +18,7 @@ CATEGORY_LABELS = {
     "agency_fees": "agency charged fees", "contract_substitution": "contract substituted",
     "abandoned_on_arrival": "abandoned on arrival", "passport_withheld": "passport withheld by agency",
     "agency_complaint": "complaint about an agency",
+    "duress": "silent alarm (duress PIN), they may be forced or watched",
 }
 
 
@@ -38,6 +39,8 @@ def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     label = KIND_LABELS.get(kind, "CASE")
     if case.get("unverified"):  # reported by someone else, not heard from them
         label = "UNVERIFIED " + label
+    if case["category"] == "duress":  # the duress PIN behind the decoy screen: someone may be watching
+        label = "DURESS " + label
     text = (f"{label} {reference} {priority.upper()}: "
             f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "
             f"Tel {case['phone']} ({contact}). To: {routed}. Reply ACK {reference}")

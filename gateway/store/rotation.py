@@ -67,15 +67,17 @@ class Sealed:
 
     name: str
     columns: tuple[str, ...]
+    key: str = "id"  # the primary key, one column
 
     @property
     def raw(self):
-        return table(self.name, column("id"), *(column(name, Text) for name in self.columns))
+        return table(self.name, column(self.key), *(column(name, Text) for name in self.columns))
 
 
 def sealed_tables() -> list[Sealed]:
     """Every table with sealed columns, the key check last (it says the rest is done)."""
-    found = [Sealed(t.name, tuple(c.name for c in t.columns if isinstance(c.type, (Secret, Findable))))
+    found = [Sealed(t.name, tuple(c.name for c in t.columns if isinstance(c.type, (Secret, Findable))),
+                    t.primary_key.columns.values()[0].name)
              for t in Base.metadata.sorted_tables if t.name != KeyCheck.__tablename__]
     return [s for s in found if s.columns] + [Sealed(KeyCheck.__tablename__, ("sealed",))]
 
@@ -114,10 +116,10 @@ def rotate(db, batch: int = BATCH, progress: Callable[[int], None] = lambda n: N
 
 def _rotate_table(db, sealed: Sealed, batch: int, progress) -> int:
     keys, raw, done, after = keyring(), sealed.raw, 0, 0
-    stale = or_(*(_stale(raw, name, keys) for name in sealed.columns))
+    stale, key = or_(*(_stale(raw, name, keys) for name in sealed.columns)), raw.c[sealed.key]
     while True:
         with db.transaction() as session:
-            rows = session.execute(select(raw).where(raw.c.id > after, stale).order_by(raw.c.id).limit(batch)).all()
+            rows = session.execute(select(raw).where(key > after, stale).order_by(key).limit(batch)).all()
             if not rows:
                 return done
             # One statement per set of columns changed, run for the whole batch at once.
@@ -126,18 +128,18 @@ def _rotate_table(db, sealed: Sealed, batch: int, progress) -> int:
                 new = {name: _reseal(keys, getattr(row, name)) for name in sealed.columns}
                 changed = tuple(name for name in sealed.columns if new[name] != getattr(row, name))
                 changes.setdefault(changed, []).append(
-                    {"row_id": row.id, **{f"old_{n}": getattr(row, n) for n in changed},
+                    {"row_id": getattr(row, sealed.key), **{f"old_{n}": getattr(row, n) for n in changed},
                      **{f"new_{n}": new[n] for n in changed}})
             for changed, params in changes.items():
                 if changed:
-                    done += session.execute(_resealing(raw, changed), params).rowcount
-            after = rows[-1].id
+                    done += session.execute(_resealing(raw, sealed.key, changed), params).rowcount
+            after = getattr(rows[-1], sealed.key)
         progress(len(rows))
 
 
-def _resealing(raw, changed: tuple[str, ...]):
+def _resealing(raw, key: str, changed: tuple[str, ...]):
     """Rewrite these columns of a row, only if they still hold what was read."""
-    return (update(raw).where(raw.c.id == bindparam("row_id"), *(raw.c[n] == bindparam(f"old_{n}") for n in changed))
+    return (update(raw).where(raw.c[key] == bindparam("row_id"), *(raw.c[n] == bindparam(f"old_{n}") for n in changed))
             .values({n: bindparam(f"new_{n}") for n in changed}))
 
 
