@@ -8,7 +8,7 @@ from __future__ import annotations
 from gateway.cases import watched
 from gateway.conversation.caller import own_numbers, who
 from gateway.conversation.engine import Context, Conversation, Invalid
-from gateway.conversation.validators import NONE_WORDS
+from gateway.conversation.validators import NONE_WORDS, proven_by_code
 from gateway.people import identity, safety
 from gateway.people.identity import ensure_person
 from gateway.reference.phones import InvalidPhone, normalise
@@ -55,15 +55,7 @@ def trusted_contact(text: str, ctx: Context, convo: Conversation) -> str | None:
 
 def trusted_code(text: str, ctx: Context, convo: Conversation) -> bool | None:
     """The code the trusted contact was sent, read out by them; 0 to do it later."""
-    if text.strip() == "0":
-        return None
-    result = identity.check_code(ctx.services, ctx.phone, convo.answers["trusted_contact"], text.strip(),
-                                 count=not ctx.extras.get("replaying"), purpose="trusted_contact")
-    if result is None:
-        raise Invalid("hint.code_expired")
-    if not result:
-        raise Invalid("hint.code")
-    return True
+    return proven_by_code(text, ctx, convo.answers["trusted_contact"], "trusted_contact")
 
 
 def any_text(text: str, ctx: Context, convo: Conversation) -> str:

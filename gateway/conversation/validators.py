@@ -113,14 +113,19 @@ def contact_phone(text: str, ctx: Context, convo: Conversation) -> str:
 
 def phone_code(text: str, ctx: Context, convo: Conversation) -> bool | None:
     """The one-time code sent to the other number, typed here; 0 to skip (the code may still come
-    back from that number). Wrong codes are counted once, not at every USSD replay."""
+    back from that number)."""
+    return proven_by_code(text, ctx, convo.answers.get("other_phone"), "number")
+
+
+def proven_by_code(text: str, ctx: Context, number: str | None, purpose: str) -> bool | None:
+    """Whether `text` is the one-time code sent to `number` for `purpose`; None for 0 (later).
+    Wrong codes are counted once, not at every USSD replay."""
     if text.strip() in NONE_WORDS:
         return None
     code = re.sub(r"\s", "", text)
     if not re.fullmatch(r"\d{6}", code):
         raise Invalid("hint.code")
-    ok = check_code(ctx.services, ctx.phone, convo.answers.get("other_phone"), code,
-                    count=not ctx.extras.get("replaying"))
+    ok = check_code(ctx.services, ctx.phone, number, code, count=not ctx.extras.get("replaying"), purpose=purpose)
     if ok is None:
         raise Invalid("hint.code_expired")
     if not ok:
