@@ -90,9 +90,10 @@ def send_many(provider, recipients: list[str], body: str, channel: str) -> dict:
 
 
 class ConsoleProvider:
-    """Sends nothing: prints the message where the person running Msaada can see it. Whole only
-    under `make run` (`whole`, the simulator's machine); anywhere else its output may end in a log,
-    so it shows a masked number and the length, never the words."""
+    """Sends nothing: prints the message where the person running Msaada can see it. Its words
+    only under `make run` (`whole`, the simulator's machine, whose page shows each message whole);
+    anywhere else its output may end in a log, so it shows the length, never the words. Numbers
+    are masked either way: a terminal's scrollback is a log too."""
 
     name = "console"
 
@@ -102,7 +103,7 @@ class ConsoleProvider:
     def send(self, recipient: str, body: str, channel: str = "sms") -> SendResult:
         stream = self.stream or sys.stdout
         if self.whole:
-            stream.write(f"[console {channel}] to {recipient}: {body}\n")
+            stream.write(f"[console {channel}] to {mask(recipient)}: {mask(body)}\n")
         else:
             stream.write(f"[console {channel}] to {mask(recipient)}: {len(body)} characters (not shown)\n")
         stream.flush()

@@ -9,6 +9,7 @@ reference, and nothing changes.
 
 from __future__ import annotations
 
+from config.logs import mask
 from datetime import timedelta
 
 import pytest
@@ -326,8 +327,8 @@ def test_the_worker_sends_the_notices_on_each_channel(env, request, capfd):
     run_worker()
     out = capfd.readouterr().out
     told = services.texts.get("en", "notice.acknowledged", reference=ussd.reference, handler=JEDDAH_NAME)
-    assert f"[console sms] to {USSD_PHONE}: {told}" in out
+    assert f"[console sms] to {mask(USSD_PHONE)}: {told}" in out
     told = services.texts.get("en", "notice.acknowledged", reference=whatsapp.reference, handler=JEDDAH_NAME)
-    assert f"[console whatsapp] to {WHATSAPP_PHONE}: {told}" in out
+    assert f"[console whatsapp] to {mask(WHATSAPP_PHONE)}: {told}" in out
     sent = [n.status.value for case in (ussd, whatsapp) for n in notices(services, case.id)]
     assert sent == ["sent", "sent"]

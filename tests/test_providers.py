@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from config.logs import mask
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -161,11 +162,11 @@ CASES = [
                  RESPONSE_CENTRE, Fails(False, "Timeout", uncertain=True), script=(("sleep", 1.5),), timeout=0.5),
     OutgoingCase("africastalking refuses a number that is not E.164 before asking", "africastalking",
                  "0700000100", Fails(False, "Invalid phone number"), requests=0),
-    # The console prints: whole under `make run` (SIMULATOR), elsewhere no words and a masked number.
+    # The console prints: the words under `make run` (SIMULATOR), elsewhere none; numbers masked always.
     OutgoingCase("console sms under make run", "console", RESPONSE_CENTRE, CONSOLE_SENT, env={"SIMULATOR": "1"},
-                 request={"printed": f"[console sms] to {RESPONSE_CENTRE}: {ALERT}\n"}),
+                 request={"printed": f"[console sms] to +2547…100: {mask(ALERT)}\n"}),
     OutgoingCase("console whatsapp under make run", "console", WORKER, CONSOLE_SENT, channel="whatsapp",
-                 body="Hello", env={"SIMULATOR": "1"}, request={"printed": f"[console whatsapp] to {WORKER}: Hello\n"}),
+                 body="Hello", env={"SIMULATOR": "1"}, request={"printed": f"[console whatsapp] to {mask(WORKER)}: Hello\n"}),
     OutgoingCase("console sms elsewhere", "console", RESPONSE_CENTRE, CONSOLE_SENT,
                  request={"printed": f"[console sms] to +2547…100: {len(ALERT)} characters (not shown)\n"}),
 ]
