@@ -113,14 +113,15 @@ def test_a_bad_safe_word_or_pin_is_asked_again_with_a_reason(dial, services):
 
 # --- the decoy screen and the duress PIN -------------------------------------------------------------
 
-def test_the_duress_pin_behind_the_decoy_screen_raises_a_silent_alarm(dial, services, run_worker):
-    register(dial)
-    safety_by_ussd(dial, services.texts)
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_duress_pin_behind_the_decoy_screen_raises_a_silent_alarm(dial, services, run_worker, lang):
+    register(dial, lang)
+    safety_by_ussd(dial, services.texts, lang)
     decoy = dial(phone=WORKER)
     shown = decoy.start("0")  # the dial string ending *0#
-    assert shown == "CON " + services.texts.get("en", "decoy.pin")
+    assert shown == "CON " + services.texts.get(lang, "decoy.pin")
     done = decoy.send("4821")
-    assert done == "END " + services.texts.get("en", "decoy.done")
+    assert done == "END " + services.texts.get(lang, "decoy.done")
     run_worker()
 
     (case,) = read(services, select(Case))
@@ -137,9 +138,10 @@ def test_the_duress_pin_behind_the_decoy_screen_raises_a_silent_alarm(dial, serv
     assert len(read(services, select(Case))) == 1
 
 
+@pytest.mark.parametrize("transport", CHATS, ids=CHAT_IDS)
 @pytest.mark.parametrize("lang", LANGS)
-def test_balance_by_chat_is_the_decoy_too(client, services, run_worker, lang):
-    chat = Chat(client, services, channel="whatsapp", phone="+966501110000")
+def test_balance_by_chat_is_the_decoy_too(client, services, run_worker, lang, transport):
+    chat = Chat(client, services, channel=transport[0], provider=transport[1], phone="+966501110000")
     chat.send("MENU")
     for answer in ("6", "ndizi", "2468", "0", "3", "5"):
         chat.send(answer)
