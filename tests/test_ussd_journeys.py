@@ -1,8 +1,9 @@
 """USSD journeys replayed as Africa's Talking sends them, in English and Kiswahili.
 
 Each journey is a list of (input, expected) pairs: `expected` is a text key whose text (in the
-journey's language) must be on the screen, or END for the closing screen. The Dialler checks
-every screen is `CON`/`END`, text/plain and at most 182 characters.
+journey's language) must be on the screen (or a key per language, {"en": ..., "sw": ...}), or
+END for the closing screen. The Dialler checks every screen is `CON`/`END`, text/plain and at
+most 182 characters.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from gateway.conversation.flows import load_flows
 from gateway.store.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
 from tests.channels import CODE
+from tests.rows import the_case
 
 END = "END"
 
@@ -47,8 +50,9 @@ JOURNEYS = [
         ("", "main.menu"), ("1", "sos.category"), ("98", "sos.category.lost_documents"), ("0", "sos.category"),
         ("98", "sos.category.other"), ("9", "sos.country"), ("2", "sos.city"), ("1", "sos.contact"),
         ("1", END)]),
-    Journey("wrong answers re-prompt with a hint", [
-        ("", "main.menu"), ("7", "hint.menu"), ("1", "sos.category"), ("abc", "hint.menu"),
+    Journey("wrong answers re-prompt with a hint", [  # in Kiswahili the pages hold the short hint
+        ("", "main.menu"), ("7", {"en": "hint.menu", "sw": "common.hint_short"}), ("1", "sos.category"),
+        ("abc", {"en": "hint.menu", "sw": "common.hint_short"}),
         ("2", "sos.country"), ("9", "sos.country_other"), ("Narnia", "hint.country"),
         ("Qatar", "sos.city"), ("1", "sos.contact"), ("3", "hint.menu"), ("2", END)]),
     Journey("dial string *384*1*1*1# goes straight to the country", [
@@ -77,6 +81,7 @@ def run(dial, services, journey: Journey, lang: str):
     for i, (value, expected) in enumerate(journey.steps):
         screen = session.start(value) if i == 0 else session.send(value)
         screens.append(screen)
+        expected = expected[lang] if isinstance(expected, dict) else expected
         if expected == END:
             assert screen.startswith("END "), (journey.name, value, screen)
         else:
@@ -193,6 +198,32 @@ def test_registered_person_is_asked_only_what_and_contact(dial, services):
     case = services.db().scalar(select(Case))
     person = services.db().scalar(select(Person))
     assert (case.country, case.city, case.mission_id, case.person_id) == ("SA", "Riyadh", "sa-riyadh", person.id)
+
+
+# --- the category menu: the same fixed pages in every language, after a wrong answer too ----------
+
+CATEGORIES = [option.value for option in load_flows()["sos"].steps["category"].options]
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_the_category_pages_keep_their_numbers(dial, services, lang):
+    texts = services.texts
+    speak(dial, lang)
+    session = dial()
+    session.start()
+    # page 1, page 2, a wrong answer there, page 2 again, back to page 1 (the hint still on it), a
+    # wrong answer on page 1
+    shown = [session.send(value).removeprefix("CON ").split("\n") for value in ["1", "98", "abc", "98", "0", "x"]]
+    question = texts.get(lang, "sos.category")
+    hint = texts.get(lang, {"en": "hint.menu", "sw": "common.hint_short"}[lang])  # what fits the page
+    labels = [f"{i}. {texts.get(lang, 'sos.category.' + value)}" for i, value in enumerate(CATEGORIES, 1)]
+    more, back = f"98. {texts.get(lang, 'common.more')}", f"0. {texts.get(lang, 'common.back')}"
+    first, second = [question, *labels[:5], more], [question, *labels[5:], back]
+    assert shown == [first, second, [hint, *first], second, [hint, *first], [hint, *first]]
+    assert texts.get(lang, "sos.country") in session.send("7")  # a number from page 2, typed on page 1
+    for value in ["1", "1", "1"]:  # Saudi Arabia, Riyadh, may contact
+        session.send(value)
+    assert session.last.startswith("END ") and the_case(services).category == "trafficking"
 
 
 def test_check_my_case_lists_the_cases_of_this_number(dial, services):
