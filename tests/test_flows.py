@@ -253,6 +253,7 @@ def end_texts(directory) -> list[tuple[str, dict]]:
         ("sos.done", {"reference": "KE-7F3K2Z", "mission": mission}),
         ("sos.done_centre", {"reference": "KE-7F3K2Z"}),
         ("sos.done_discreet", {"reference": "KE-7F3K2Z"}),
+        ("sos.done_preset", {"reference": "KE-7F3K2Z"}),
         ("register.done", {"name": "N" * 20}),
         ("register.declined", {}),
         ("check_case.list", {"cases": None}),  # filled in per language below
