@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from gateway.people.identity import chat_state_key as state_key
 from gateway.store.models import (Case, CaseEvent, CaseStatus, Draft, InboundMessage, OutboundMessage, Person,
-                                  PersonPhone, Registration)
+                                  PersonPhone, Registration, Safety)
 from tests.channels import CODE, OFFICER_PIN, Chat, give_pin
 from tests.rows import fresh, the_case
 
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.one_database  # menus, adapters, pages: the same on eit
 TRANSPORTS = [("whatsapp", "twilio"), ("sms", "twilio"), ("sms", "africastalking")]
 TRANSPORT_IDS = ["whatsapp", "sms-twilio", "sms-africastalking"]
 LANGS = ["en", "sw"]
-PHONE = "+971501234567"
-CENTRE, JEDDAH, DUBAI = "+254700000100", "+966500000201", "+971500000201"
+PHONE = "+254722000333"  # a Kenyan SIM, roaming: it says nothing of where the person is, so they are asked
+SAUDI = "+966551230000"  # a Saudi SIM: the country is taken from it (test_a_foreign_number_*)
+CENTRE, RIYADH, JEDDAH, DUBAI = "+254700000100", "+966500000101", "+966500000201", "+971500000201"
 DUBAI_PIN = {"Latitude": "25.1972", "Longitude": "55.2744", "Address": "Downtown Dubai"}
 HINTS = ("hint.menu", "hint.name", "hint.id_number", "hint.phone", "hint.country", "hint.city")
 
@@ -444,8 +445,8 @@ def test_a_kiswahili_keyword_from_an_unknown_number_is_answered_in_kiswahili(cli
         english = wording(services, "en", key, chat.channel)
         if english != wording(services, "sw", key, chat.channel):
             assert not re.search(pattern(english), reply), reply
-    if "sos.category" in keys:  # and the questions that follow stay in Kiswahili
-        shows(services, chat, "sw", chat.send("1"), "sos.country")
+    if "sos.category" in keys:  # and the questions that follow stay in Kiswahili (a Saudi number: the city)
+        shows(services, chat, "sw", chat.send("1"), "sos.city")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
@@ -464,9 +465,9 @@ def test_status_lists_only_the_persons_own_cases(client, services, transport):
     chat = person(client, services, transport)
     walk(services, chat, "en", SOS_KEYWORD)
     mine = the_case(services).reference
-    other = person(client, services, transport, phone="+966512345678")
+    other = person(client, services, transport, phone="+254733000444")
     walk(services, other, "en", SOS_KEYWORD)
-    theirs = fresh(services).scalar(select(Case.reference).where(Case.phone == "+966512345678"))
+    theirs = fresh(services).scalar(select(Case.reference).where(Case.phone == "+254733000444"))
 
     listed = chat.send("STATUS")
     assert listed == services.texts.get("en", "check_case.list",
@@ -516,6 +517,119 @@ def test_stop_never_stops_a_distress_case_or_its_updates(client, services, trans
     assert notices[0].channel == ("whatsapp" if transport[0] == "whatsapp" else "sms")
 
 
+# --- a foreign number: the country is taken from it ------------------------------------------------
+
+SOS_SAUDI = (("SOS my madam beat me", "MSAADA mama amenipiga"), ("chat.sos_opened", "sos.category"))
+# name -> the messages, and the case they leave: (category, city, mission, discreet, who was alerted)
+FOREIGN = {
+    "sos by keyword, Jeddah": ([SOS_SAUDI, ("1", "sos.city"), ("5", "sos.contact"), ("1", "sos.done")],
+                               ("physical_abuse", "Jeddah", "sa-jeddah", False, {CENTRE, RIYADH, JEDDAH})),
+    "sos via the menu, Jeddah": ([("Hello", "main.menu"), ("1", "sos.category"), ("1", "sos.city"),
+                                  ("5", "sos.contact"), ("1", "sos.done")],
+                                 ("physical_abuse", "Jeddah", "sa-jeddah", False, {CENTRE, JEDDAH})),
+    "sos, city not known": ([SOS_SAUDI, ("3", "sos.city"), ("10", "sos.contact"), ("2", "sos.done_discreet")],
+                            ("unpaid_wages", None, "sa-riyadh", True, {CENTRE, RIYADH})),
+    "sos via the menu, city not known by name": ([("Hello", "main.menu"), ("1", "sos.category"), ("3", "sos.city"),
+                                                  (("I don't know", "sijui"), "sos.contact"), ("1", "sos.done")],
+                                                 ("unpaid_wages", None, "sa-riyadh", False, {CENTRE, RIYADH})),
+    "sos, typed city alias": ([SOS_SAUDI, ("4", "sos.city"), ("9", "sos.city_other"), ("Jiddah", "sos.contact"),
+                               ("2", "sos.done_discreet")],
+                              ("passport_confiscated", "Jeddah", "sa-jeddah", True, {CENTRE, RIYADH, JEDDAH})),
+}
+
+
+def never_asked_the_country(services, chat: Chat, lang: str, replies: list[str]) -> None:
+    for key in ("sos.country", "sos.country_other"):
+        asked = wording(services, lang, key, chat.channel)
+        assert not any(asked in reply for reply in replies), (key, replies)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", list(FOREIGN))
+def test_a_foreign_number_is_asked_only_the_city(client, services, name, lang, transport):
+    chat = person(client, services, transport, phone=SAUDI)
+    speak(services, chat, lang)
+    steps, (category, city, mission, discreet, alerted) = FOREIGN[name]
+    replies = walk(services, chat, lang, steps)
+    never_asked_the_country(services, chat, lang, replies)
+    typed = any(expected == "sos.city_other" for _, expected in steps)
+    assert len([m for m, _ in steps if m != "Hello"]) == 4 + typed  # SOS (or 1), what, which city, may we contact
+    case = the_case(services)
+    assert (case.country, case.city, case.mission_id, case.category, case.discreet) == (
+        "SA", city, mission, category, discreet)
+    assert set(fresh(services).scalars(select(OutboundMessage.recipient)
+                                       .where(OutboundMessage.purpose == "alert"))) == alerted
+    if not discreet:
+        name_of = services.directory.mission(mission).name
+        assert replies[-1] == services.texts.get(lang, "sos.done", reference=case.reference, mission=name_of)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_dropped_sos_from_a_foreign_number_is_placed_in_its_country(client, services, lang, transport):
+    """The SOS keyword, then silence: the case is in Saudi Arabia and its mission is alerted at
+    once, not the Response Centre alone."""
+    chat = person(client, services, transport, phone=SAUDI)
+    speak(services, chat, lang)
+    first = walk(services, chat, lang, [SOS_SAUDI])[0]
+    expire(services, chat)
+    case = the_case(services)
+    assert case.reference in first
+    assert (case.country, case.city, case.mission_id, case.discreet) == ("SA", None, "sa-riyadh", True)
+    assert set(fresh(services).scalars(select(OutboundMessage.recipient)
+                                       .where(OutboundMessage.purpose == "alert"))) == {CENTRE, RIYADH}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_location_pin_answers_which_city_on_a_foreign_number(client, services, lang):
+    """The pin is believed over the number: a Saudi SIM in Dubai is in Dubai."""
+    chat = Chat(client, services, channel="whatsapp", phone=SAUDI)
+    speak(services, chat, lang)
+    walk(services, chat, lang, [SOS_SAUDI, ("2", "sos.city"), (DUBAI_PIN, "sos.contact"), ("1", "sos.done")])
+    case = the_case(services)
+    assert (case.country, case.city, case.mission_id) == ("AE", "Dubai", "ae-dubai")
+
+
+def test_a_kenyan_number_is_asked_the_country(client, services):
+    chat = person(client, services, TRANSPORTS[0], phone="+254711222333")
+    walk(services, chat, "en", [SOS_SAUDI, ("1", "sos.country")])
+    assert the_case(services).country is None  # and the keyword's case waits for the answer
+
+
+# --- a registered worker: two messages -----------------------------------------------------------------
+
+def say_contact(services, phone: str, contact_ok: bool | None) -> None:
+    """What the person said in their safety settings: may this phone be contacted after an SOS."""
+    with services.db.transaction() as session:
+        person_id = session.scalar(select(PersonPhone.person_id).where(PersonPhone.phone == phone))
+        session.merge(Safety(person_id=person_id, contact_ok=contact_ok))
+    services.db.remove()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=TRANSPORT_IDS)
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("contact_ok", [None, True], ids=["never said", "said yes"])
+@pytest.mark.parametrize("phone", [SAUDI, PHONE], ids=["foreign", "kenyan"])
+def test_a_registered_worker_raises_an_sos_in_two_messages(client, services, phone, contact_ok, lang, transport):
+    chat = person(client, services, transport, phone=phone)
+    speak(services, chat, lang)
+    walk(services, chat, lang, REGISTRATION)
+    if contact_ok is not None:
+        say_contact(services, phone, contact_ok)
+    done = "sos.done" if contact_ok else "sos.done_preset"
+    first, last = walk(services, chat, lang, [(("SOS", "MSAADA"), ("chat.sos_opened", "sos.category")), ("2", done)])
+    case = the_case(services)
+    assert case.reference in first
+    assert (case.category, case.country, case.city, case.mission_id) == ("sexual_abuse", "SA", "Riyadh", "sa-riyadh")
+    assert case.discreet is (contact_ok is not True) and case.person_id is not None
+    if contact_ok:
+        assert last == services.texts.get(lang, "sos.done", reference=case.reference, mission="Embassy of Kenya, Riyadh")
+    else:
+        assert last == wording(services, lang, "sos.done_preset", chat.channel).format(reference=case.reference)
+    assert services.redis.get(chat_key(chat)) is None  # the conversation ended
+
+
 # --- one person across channels --------------------------------------------------------------------
 
 def test_one_person_across_ussd_and_whatsapp(dial, client, services):
@@ -533,8 +647,7 @@ def test_one_person_across_ussd_and_whatsapp(dial, client, services):
     sos = dial()
     sos.start()
     assert texts.get("en", "sos.category") in sos.send("1")
-    assert texts.get("en", "sos.contact") in sos.send("4")  # country and city come from the registration
-    assert sos.send("1").startswith("END ")
+    assert sos.send("4").startswith("END ")  # where and whether to contact: from the registration
     case = the_case(services)
     assert (case.channel, case.phone, case.city, case.mission_id) == ("ussd", "+254712345678", "Jeddah", "sa-jeddah")
 
@@ -577,7 +690,7 @@ JEDDAH_PIN = {"Latitude": "21.5433", "Longitude": "39.1728"}
 
 @pytest.mark.parametrize("kind", ["photo", "photo with a caption", "location", "text"])
 def test_a_follow_up_with_an_open_case_and_no_flow_lands_on_the_timeline(client, services, kind):
-    chat = Chat(client, services, channel="whatsapp")
+    chat = Chat(client, services, channel="whatsapp", phone=PHONE)
     walk(services, chat, "en", SOS_MENU_JEDDAH)
     case = the_case(services)
     assert services.redis.get(chat_key(chat)) is None  # no flow in progress
@@ -604,7 +717,7 @@ def test_a_follow_up_with_an_open_case_and_no_flow_lands_on_the_timeline(client,
 
 
 def test_a_photo_during_the_sos_questions_lands_on_the_case_and_the_question_comes_again(client, services):
-    chat = Chat(client, services, channel="whatsapp")
+    chat = Chat(client, services, channel="whatsapp", phone=PHONE)
     walk(services, chat, "en", SOS_KEYWORD[:1])
     case = the_case(services)
     reply = chat.send(**PHOTO)
@@ -615,7 +728,7 @@ def test_a_photo_during_the_sos_questions_lands_on_the_case_and_the_question_com
 
 
 def test_a_whatsapp_message_is_stored_with_its_reply(client, services):
-    chat = Chat(client, services, channel="whatsapp")
+    chat = Chat(client, services, channel="whatsapp", phone=PHONE)
     reply = chat.send("Hello")
     stored = fresh(services).scalar(select(InboundMessage))
     assert (stored.channel, stored.phone, stored.text, stored.reply) == ("whatsapp", PHONE, "Hello", reply)

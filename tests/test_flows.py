@@ -3,6 +3,7 @@ fits 182 characters in English and Kiswahili (long menus paged by gateway.conver
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -100,7 +101,9 @@ def test_no_main_flow_is_an_error(tmp_path):
     ({"type": "question", "next": "done"}, "report.ask: type"),
     ({"type": "input", "validate": "name", "save": "name", "next": "done", "colour": "red"},
      "report.ask: unknown keys ['colour']"),
-], ids=["unknown step type", "unknown key"])
+    ({"type": "menu", "save": "x", "next": "done", "options": [{"value": "a", "colour": "red"}]},
+     "report.ask.options[0]: unknown keys ['colour']"),
+], ids=["unknown step type", "unknown key", "unknown option key"])
 def test_malformed_steps_are_errors(tmp_path, step, where):
     body = {"report": {"steps": {"ask": step, "done": {"type": "end"}}}}
     (tmp_path / "main.yaml").write_text(MAIN)
@@ -159,6 +162,34 @@ BROKEN = [
             ask: {type: input, validate: name, next: done}
             done: {type: end}
         """, "report.ask: an input step must save its answer"),
+    ("per_page on an input", """
+        report:
+          steps:
+            ask: {type: input, validate: name, save: name, per_page: 5, next: done}
+            done: {type: end}
+        """, "report.ask: per_page is for menus"),
+    ("per_page not a small number", """
+        report:
+          steps:
+            pick:
+              type: menu
+              save: choice
+              per_page: 0
+              next: done
+              options:
+                - {value: one}
+            done: {type: end}
+        """, "report.pick: per_page must be a whole number from 1 to 9"),
+    ("an option that saves nothing on a menu that saves nothing", """
+        report:
+          steps:
+            pick:
+              type: menu
+              next: done
+              options:
+                - {value: unknown, save: false}
+            done: {type: end}
+        """, "report.pick.unknown: save: false on a menu that saves nothing"),
     ("menu without options", """
         report:
           steps:
@@ -222,6 +253,7 @@ def end_texts(directory) -> list[tuple[str, dict]]:
         ("sos.done", {"reference": "KE-7F3K2Z", "mission": mission}),
         ("sos.done_centre", {"reference": "KE-7F3K2Z"}),
         ("sos.done_discreet", {"reference": "KE-7F3K2Z"}),
+        ("sos.done_preset", {"reference": "KE-7F3K2Z"}),
         ("register.done", {"name": "N" * 20}),
         ("register.declined", {}),
         ("check_case.list", {"cases": None}),  # filled in per language below
@@ -295,3 +327,68 @@ def test_pages_after_the_first_start_with_an_option():
 def test_a_long_end_text_is_cut_to_fit():
     [page] = pages(Screen("word " * 60, end=True), "", "")
     assert page.startswith("END word") and page.endswith("...") and len(page) <= LIMIT
+
+
+# --- fixed pages (per_page) and hints that never move an option ----------------------------------
+
+def test_fixed_pages_hold_the_same_options_whatever_the_labels():
+    short = Screen("Choose", [(str(i), f"O{i}") for i in range(1, 8)], per_page=3)
+    long = Screen("Choose", [(str(i), f"Option number {i}") for i in range(1, 8)], per_page=3)
+    for screen in (short, long):
+        shown = [page.removeprefix("CON ").split("\n") for page in pages(screen, "More", "Back")]
+        assert [[line.split(".")[0] for line in page[1:]] for page in shown] == [
+            ["1", "2", "3", "98"], ["4", "5", "6", "0", "98"], ["7", "0"]]
+        assert all(page[0] == "Choose" for page in shown)  # the question above every page
+
+
+def test_a_fixed_page_takes_the_shorter_question_only_where_it_must():
+    labels = [(str(i), "L" * 30) for i in range(1, 5)]
+    question = "Q" * 40
+    screen = Screen(question, labels, per_page=2, more_text="Q?")
+    assert all(page.startswith(f"CON {question}\n") for page in pages(screen, "More", "Back"))
+    crowded = Screen(question, [(str(i), "L" * 60) for i in range(1, 7)], per_page=2, more_text="Q?")
+    shown = pages(crowded, "More", "Back")  # the middle page has "0. Back" and "98. More" too
+    assert all(len(page) <= LIMIT for page in shown) and len(shown) == 3
+    assert [page.split("\n")[0] for page in shown] == [f"CON {question}", "CON Q?", f"CON {question}"]
+
+
+def test_fixed_pages_that_cannot_fit_are_paged_as_any_other_menu():
+    screen = Screen("Choose", [(str(i), "L" * 60) for i in range(1, 7)], per_page=3)
+    shown = pages(screen, "More", "Back")
+    assert all(len(page) <= LIMIT for page in shown)
+    assert [line for page in shown for line in option_lines(page)][1:] == [f"{i}. {'L' * 60}" for i in range(1, 7)]
+
+
+@pytest.mark.parametrize("per_page", [None, 4])
+def test_a_hint_never_moves_an_option_to_another_page(per_page):
+    options = [(str(i), f"Option {i}") for i in range(1, 13)]
+    plain = pages(Screen("Choose one", options, per_page=per_page), "More", "Back")
+    for hint, short in [("Reply with a number.", None), ("H" * 170, "Choose a number."), ("H" * 170, "S" * 170)]:
+        hinted = pages(Screen("Choose one", options, hint=hint, short_hint=short, per_page=per_page), "More", "Back")
+        assert [option_lines(page)[-4:] for page in hinted] == [option_lines(page)[-4:] for page in plain]
+        assert all(len(page) <= LIMIT for page in hinted)
+        first = hinted[0].removeprefix("CON ").split("\n")[0]
+        assert first == next((h for h in (hint, short) if h and len(f"{h}\n") + len(plain[0]) <= LIMIT), "Choose one")
+
+
+PAGED_STEPS = [(flow.name, step.name) for flow in FLOWS.values() for step in flow.steps.values() if step.per_page]
+
+
+@pytest.mark.parametrize("flow, step", PAGED_STEPS, ids=[f"{f}.{s}" for f, s in PAGED_STEPS])
+def test_fixed_pages_are_the_same_in_every_language_and_with_every_hint(services, flow, step):
+    """Each page of a per_page menu holds the same numbers in every language, with or without a
+    hint, under the question."""
+    per_page, count = FLOWS[flow].steps[step].per_page, len(FLOWS[flow].steps[step].options)
+    expected = [[str(n) for n in range(start + 1, min(start + per_page, count) + 1)]
+                for start in range(0, count, per_page)]
+    for lang in LANGUAGES:
+        for hint in [None, *HINTS]:
+            convo = Conversation(flow=flow, step=step, lang=lang)
+            ctx = Context(channel="ussd", phone="+254712345678", services=services)
+            shown = pages(services.engine.screen(convo, ctx, hint=hint), TEXTS.get(lang, "common.more"),
+                          TEXTS.get(lang, "common.back"))
+            numbers = [[line.split(".")[0] for line in option_lines(page) if re.match(r"\d+\. ", line)]
+                       for page in shown]
+            assert numbers == expected, (lang, hint, numbers)
+            question = TEXTS.get(lang, f"{flow}.{step}")
+            assert all(question in page.removeprefix("CON ").split("\n")[:2] for page in shown), (lang, hint, shown)

@@ -29,6 +29,7 @@ WHATSAPP_FROM = "+14155238886"
 RESPONSE_CENTRE = "+254700000100"
 DUBAI = "+971500000201"  # the Consulate of Kenya, Dubai
 WORKER = "+971501234567"  # the person asking for help (Chat's default number)
+ROAMING = "+254722000333"  # a Kenyan SIM on WhatsApp abroad: asked where it is (a Gulf number's country is taken)
 ALERT = "SOS KE-7F3K2 CRITICAL: physical abuse. Dubai, UAE. Tel +971501234567. Reply ACK KE-7F3K2"
 
 
@@ -292,8 +293,9 @@ def choose(reply: str, label: str) -> str:
 
 
 def whatsapp_sos(client, services, contact: str = "Yes, call or SMS me") -> str:
-    """An SOS by WhatsApp, answered to the end: beaten, in Dubai. The case reference."""
-    chat = Chat(client, services, channel="whatsapp", phone=WORKER)
+    """An SOS by WhatsApp from a Kenyan SIM (`ROAMING`), answered to the end: beaten, in Dubai.
+    The case reference."""
+    chat = Chat(client, services, channel="whatsapp", phone=ROAMING)
     reply = chat.send("SOS help, my madam locked me in")
     reference = re.search(r"KE-[0-9A-Z]{5}", reply).group(0)
     reply = chat.send(choose(reply, "Beaten or hurt"))
@@ -355,7 +357,7 @@ def test_the_acknowledgement_reaches_the_person_on_whatsapp(routed_env, at_fake,
     reference = whatsapp_sos(client, services)
     run_worker()
     with services.db.transaction() as session:
-        for message in session.scalars(select(InboundMessage).where(InboundMessage.phone == WORKER)):
+        for message in session.scalars(select(InboundMessage).where(InboundMessage.phone == ROAMING)):
             message.received_at -= timedelta(hours=hours_since_last_message)
 
     officer = Chat(client, services, channel="sms", provider="africastalking", phone=RESPONSE_CENTRE)
@@ -367,17 +369,17 @@ def test_the_acknowledgement_reaches_the_person_on_whatsapp(routed_env, at_fake,
                 {"body": None, "content_sid": TEMPLATE_SID, "content_variables": {"1": text}})
     # The mission's alert, then the notice to the person and, to the mission, who acknowledged.
     alert, *after = twilio_fake.messages()
-    (notice,) = [m for m in after if m["to"] == f"whatsapp:{WORKER}"]
+    (notice,) = [m for m in after if m["to"] == f"whatsapp:{ROAMING}"]
     (confirmed,) = [m for m in after if m["to"] == DUBAI]
     assert alert["to"] == DUBAI and f"{reference} acknowledged by " in confirmed["body"]
-    assert (notice["to"], notice["from"]) == (f"whatsapp:{WORKER}", f"whatsapp:{WHATSAPP_FROM}")
+    assert (notice["to"], notice["from"]) == (f"whatsapp:{ROAMING}", f"whatsapp:{WHATSAPP_FROM}")
     assert {k: notice[k] for k in expected} == expected
     reply_to_officer = at_fake.messages()[-1]  # a Kenyan number: by Africa's Talking
     assert reply_to_officer["to"] == RESPONSE_CENTRE and f"{reference} acknowledged" in reply_to_officer["message"]
 
     (row,) = [r for r in outbox(services) if r.purpose == "notice"]
     assert (row.recipient, row.status, row.provider, row.channel, row.provider_id) == (
-        WORKER, MessageStatus.SENT, "twilio", channel, notice["sid"])
+        ROAMING, MessageStatus.SENT, "twilio", channel, notice["sid"])
     assert services.db().scalar(select(Case)).status == CaseStatus.ACKNOWLEDGED
 
 

@@ -37,7 +37,7 @@ def register_and_sos(dial, client, services, run_worker):
         session.send(value)
     session = dial()
     session.start()
-    for value in ["1", "1", "1"]:  # SOS; beaten or hurt; may contact me (registered: where is known)
+    for value in ["1", "1"]:  # SOS; beaten or hurt (registered: where is known, and not contacted)
         screen = session.send(value)
     assert screen.startswith("END "), screen
     Chat(client, services, phone="+971509999999").send("SOS someone else entirely")  # another person

@@ -39,7 +39,7 @@ def register(dial) -> None:
 def sos_by_every_channel(dial, client, services) -> None:
     session = dial(phone=WORKER)
     session.start()
-    for value in ["1", "1", "1"]:  # SOS; beaten or hurt; may contact me
+    for value in ["1", "1"]:  # SOS; beaten or hurt (registered: where is known, and not contacted)
         session.send(value)
     Chat(client, services, channel="whatsapp", phone="+971501234567").send("SOS my madam beat me")
     Chat(client, services, channel="sms", provider="africastalking", phone="+254733444555").send(

@@ -1,8 +1,9 @@
 """USSD journeys replayed as Africa's Talking sends them, in English and Kiswahili.
 
 Each journey is a list of (input, expected) pairs: `expected` is a text key whose text (in the
-journey's language) must be on the screen, or END for the closing screen. The Dialler checks
-every screen is `CON`/`END`, text/plain and at most 182 characters.
+journey's language) must be on the screen (or a key per language, {"en": ..., "sw": ...}), or
+END for the closing screen. The Dialler checks every screen is `CON`/`END`, text/plain and at
+most 182 characters.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from gateway.store.models import Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration
-from tests.channels import CODE
+from gateway.conversation.flows import load_flows
+from gateway.store.models import (Case, CaseKind, Draft, OutboundMessage, Person, PersonPhone, Priority, Registration,
+                                  Safety)
+from tests.channels import CODE, at_url
+from tests.rows import fresh, the_case
 
 END = "END"
 
@@ -47,10 +51,17 @@ JOURNEYS = [
         ("", "main.menu"), ("1", "sos.category"), ("98", "sos.category.lost_documents"), ("0", "sos.category"),
         ("98", "sos.category.other"), ("9", "sos.country"), ("2", "sos.city"), ("1", "sos.contact"),
         ("1", END)]),
-    Journey("wrong answers re-prompt with a hint", [
-        ("", "main.menu"), ("7", "hint.menu"), ("1", "sos.category"), ("abc", "hint.menu"),
+    Journey("wrong answers re-prompt with a hint", [  # in Kiswahili the category page holds the short hint
+        ("", "main.menu"), ("7", {"en": "hint.menu", "sw": "common.hint_short"}), ("1", "sos.category"),
+        ("abc", {"en": "hint.menu", "sw": "common.hint_short"}),
         ("2", "sos.country"), ("9", "sos.country_other"), ("Narnia", "hint.country"),
         ("Qatar", "sos.city"), ("1", "sos.contact"), ("3", "hint.menu"), ("2", END)]),
+    Journey("sos, city not known", [
+        ("", "main.menu"), ("1", "sos.category"), ("1", "sos.country"), ("1", "sos.city"), ("10", "sos.contact"),
+        ("1", END)]),
+    Journey("sos, typed city not known", [
+        ("", "main.menu"), ("1", "sos.category"), ("6", "sos.country"), ("9", "sos.country_other"),
+        ("Ethiopia", "sos.city_other"), ("0", "sos.contact"), ("1", END)]),
     Journey("dial string *384*1*1*1# goes straight to the country", [
         ("1*1", "sos.country"), ("2", "sos.city"), ("2", "sos.contact"), ("1", END)]),
     Journey("dial string *384*1*1# goes straight to SOS", [("1", "sos.category"), ("4", "sos.country")]),
@@ -61,10 +72,14 @@ JOURNEYS = [
 ]
 
 
-def speak(dial, lang: str) -> None:
+def journey_named(name: str) -> Journey:
+    return next(journey for journey in JOURNEYS if journey.name == name)
+
+
+def speak(dial, lang: str, phone: str = "+254712345678") -> None:
     """Choose the journey's language first, as a person would (main menu 4)."""
     if lang == "sw":
-        session = dial()
+        session = dial(phone=phone)
         session.start()
         session.send("4")
         assert session.send("2").startswith("CON Msaada - usaidizi")
@@ -77,6 +92,7 @@ def run(dial, services, journey: Journey, lang: str):
     for i, (value, expected) in enumerate(journey.steps):
         screen = session.start(value) if i == 0 else session.send(value)
         screens.append(screen)
+        expected = expected[lang] if isinstance(expected, dict) else expected
         if expected == END:
             assert screen.startswith("END "), (journey.name, value, screen)
         else:
@@ -96,7 +112,7 @@ def test_journey(dial, services, journey, lang):
 @pytest.mark.parametrize("lang", ["en", "sw"])
 def test_sos_opens_a_case_with_its_alerts(dial, services, lang):
     speak(dial, lang)
-    session, screens = run(dial, services, JOURNEYS[0], lang)
+    session, screens = run(dial, services, journey_named("sos in Jeddah, may contact"), lang)
     db = services.db()
     case = db.scalar(select(Case))
     assert (case.kind, case.category, case.priority) == (CaseKind.DISTRESS, "physical_abuse", Priority.CRITICAL)
@@ -110,14 +126,14 @@ def test_sos_opens_a_case_with_its_alerts(dial, services, lang):
 
 
 def test_discreet_sos_with_typed_alias_reaches_jeddah(dial, services):
-    session, screens = run(dial, services, JOURNEYS[1], "en")
+    session, screens = run(dial, services, journey_named("sos discreet, typed city alias"), "en")
     case = services.db().scalar(select(Case))
     assert (case.city, case.mission_id, case.discreet, case.category) == ("Jeddah", "sa-jeddah", True, "unpaid_wages")
     assert case.reference in screens[-1] and "not contact this phone" in screens[-1]
 
 
 def test_country_without_mission_alerts_the_response_centre_only(dial, services):
-    session, screens = run(dial, services, JOURNEYS[2], "en")
+    session, screens = run(dial, services, journey_named("sos in a country without a mission"), "en")
     case = services.db().scalar(select(Case))
     assert (case.country, case.city, case.mission_id) == ("ET", "Addis Ababa", None)
     assert [m.recipient for m in services.db().scalars(select(OutboundMessage))] == ["+254700000100"]
@@ -125,7 +141,7 @@ def test_country_without_mission_alerts_the_response_centre_only(dial, services)
 
 
 def test_a_retried_last_request_opens_no_second_case(dial, services, client):
-    session, screens = run(dial, services, JOURNEYS[0], "en")
+    session, screens = run(dial, services, journey_named("sos in Jeddah, may contact"), "en")
     again = session._post()
     assert again == screens[-1]
     services.redis.flushdb()  # even with the session state gone, the source key holds
@@ -134,7 +150,7 @@ def test_a_retried_last_request_opens_no_second_case(dial, services, client):
 
 
 def test_registration_is_stored_with_consent(dial, services):
-    run(dial, services, JOURNEYS[7], "en")
+    run(dial, services, journey_named("registration"), "en")
     db = services.db()
     reg = db.scalar(select(Registration))
     assert (reg.full_name, reg.id_number, reg.country, reg.city) == ("Achieng Otieno", "A1234567", "SA", "Riyadh")
@@ -148,7 +164,7 @@ def test_registration_is_stored_with_consent(dial, services):
 
 
 def test_declined_registration_keeps_nothing(dial, services):
-    run(dial, services, JOURNEYS[8], "en")
+    run(dial, services, journey_named("registration declined"), "en")
     db = services.db()
     assert db.scalar(select(func.count(Registration.id))) == 0
     assert db.scalar(select(func.count(Draft.id))) == 0
@@ -183,20 +199,136 @@ def test_resume_screen_keeps_sos_one_key_away(dial, services):
     assert services.texts.get("en", "sos.category") in second.send("2")
 
 
-def test_registered_person_is_asked_only_what_and_contact(dial, services):
-    run(dial, services, JOURNEYS[7], "en")
+def say_contact(services, phone: str, contact_ok: bool | None) -> None:
+    """What the person said in their safety settings: may this phone be contacted after an SOS."""
+    with services.db.transaction() as session:
+        person_id = session.scalar(select(PersonPhone.person_id).where(PersonPhone.phone == phone))
+        session.merge(Safety(person_id=person_id, contact_ok=contact_ok))
+    services.db.remove()
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+@pytest.mark.parametrize("contact_ok", [None, False, True], ids=["never said", "said no", "said yes"])
+def test_a_registered_worker_raises_an_sos_in_two_inputs(dial, services, lang, contact_ok):
+    """Where they are comes from their registration, whether we may contact them from their
+    safety settings (never said: not contacted, and the last screen says how to change it)."""
+    texts = services.texts
+    speak(dial, lang)
+    run(dial, services, journey_named("registration"), lang)
+    if contact_ok is not None:
+        say_contact(services, "+254712345678", contact_ok)
     session = dial()
     session.start()
-    assert "What is happening?" in session.send("1")
-    assert services.texts.get("en", "sos.contact") in session.send("2")
-    assert session.send("1").startswith("END ")
-    case = services.db().scalar(select(Case))
-    person = services.db().scalar(select(Person))
-    assert (case.country, case.city, case.mission_id, case.person_id) == ("SA", "Riyadh", "sa-riyadh", person.id)
+    assert texts.get(lang, "sos.category") in session.send("1")
+    done = session.send("1")
+    assert len(session.inputs) == 2
+    case = the_case(services)
+    person = fresh(services).scalar(select(Person))
+    assert (case.category, case.country, case.city, case.mission_id, case.person_id) == (
+        "physical_abuse", "SA", "Riyadh", "sa-riyadh", person.id)
+    assert case.discreet is (contact_ok is not True)
+    if contact_ok:
+        assert done == "END " + texts.get(lang, "sos.done", reference=case.reference, mission="Embassy of Kenya, Riyadh")
+    else:
+        assert done == "END " + texts.get(lang, "sos.done_preset", reference=case.reference)
+    alerted = set(fresh(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
+    assert alerted == {"+254700000100", "+966500000101"}
+
+
+def test_a_registered_worker_dials_the_whole_sos_at_once(dial, services):
+    run(dial, services, journey_named("registration"), "en")
+    assert dial().start("1*2").startswith("END ")  # *384*1*1*2#: sexual abuse, in Riyadh
+    case = the_case(services)
+    assert (case.category, case.mission_id, case.discreet) == ("sexual_abuse", "sa-riyadh", True)
+
+
+def test_an_unregistered_caller_is_still_asked_about_contact(dial, services):
+    session = dial()
+    session.start("1*1*1*5")
+    assert services.texts.get("en", "sos.contact") in session.last
+    assert session.send("1").startswith("END ") and the_case(services).discreet is False
+
+
+def test_a_city_not_known_places_the_case_in_the_country(dial, services):
+    session, screens = run(dial, services, journey_named("sos, city not known"), "en")
+    case = the_case(services)
+    assert (case.country, case.city, case.mission_id) == ("SA", None, "sa-riyadh")  # the country's first mission
+    assert screens[-1] == "END " + services.texts.get("en", "sos.done", reference=case.reference,
+                                                      mission="Embassy of Kenya, Riyadh")
+
+
+# --- the category menu: the same fixed pages in every language, after a wrong answer too ----------
+
+CATEGORIES = [option.value for option in load_flows()["sos"].steps["category"].options]
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_the_category_pages_keep_their_numbers(dial, services, lang):
+    texts = services.texts
+    speak(dial, lang)
+    session = dial()
+    session.start()
+    # page 1, page 2, a wrong answer there, page 2 again, back to page 1 (the hint still on it), a
+    # wrong answer on page 1
+    shown = [session.send(value).removeprefix("CON ").split("\n") for value in ["1", "98", "abc", "98", "0", "x"]]
+    question = texts.get(lang, "sos.category")
+    hint = texts.get(lang, {"en": "hint.menu", "sw": "common.hint_short"}[lang])  # what fits the page
+    labels = [f"{i}. {texts.get(lang, 'sos.category.' + value)}" for i, value in enumerate(CATEGORIES, 1)]
+    more, back = f"98. {texts.get(lang, 'common.more')}", f"0. {texts.get(lang, 'common.back')}"
+    first, second = [question, *labels[:5], more], [question, *labels[5:], back]
+    assert shown == [first, second, [hint, *first], second, [hint, *first], [hint, *first]]
+    assert texts.get(lang, "sos.country") in session.send("7")  # a number from page 2, typed on page 1
+    for value in ["1", "1", "1"]:  # Saudi Arabia, Riyadh, may contact
+        session.send(value)
+    assert session.last.startswith("END ") and the_case(services).category == "trafficking"
+
+
+# --- an SOS left half-way ---------------------------------------------------------------------------
+
+def session_ended(client, session, status: str = "Failed") -> None:
+    """Africa's Talking's end-of-session notice for `session`."""
+    response = client.post(at_url("/ussd/africastalking/events"), data={
+        "sessionId": session.session_id, "phoneNumber": session.phone, "serviceCode": "*384*1#",
+        "networkCode": "63902", "status": status, "input": session.text, "durationInMillis": "40000",
+        "lastAppResponse": session.last})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_a_dropped_sos_from_a_foreign_number_is_placed_in_its_country(client, dial, services, lang):
+    texts = services.texts
+    speak(dial, lang, phone="+966551230000")
+    session = dial(phone="+966551230000")
+    assert texts.get(lang, "sos.city") in session.start("1*3")  # not asked the country: the number says
+    session_ended(client, session)
+    case = the_case(services)
+    assert (case.category, case.country, case.city, case.mission_id) == ("unpaid_wages", "SA", None, "sa-riyadh")
+    assert (case.discreet, case.details["stopped_at"]) == (True, "city")
+    alerted = set(fresh(services).scalars(select(OutboundMessage.recipient).where(OutboundMessage.purpose == "alert")))
+    assert alerted == {"+254700000100", "+966500000101"}  # the mission there, not the Response Centre alone
+
+
+def test_a_dropped_sos_from_a_kenyan_number_is_not_placed(client, dial, services):
+    session = dial()
+    session.start("1*1")  # a Kenyan SIM may be roaming anywhere: the country is asked
+    assert services.texts.get("en", "sos.country") in session.last
+    session_ended(client, session)
+    case = the_case(services)
+    assert (case.country, case.mission_id, case.details["stopped_at"]) == (None, None, "country")
+
+
+def test_a_dropped_sos_of_a_registered_worker_keeps_their_contact_choice(client, dial, services):
+    run(dial, services, journey_named("registration"), "en")
+    say_contact(services, "+254712345678", True)
+    session = dial()
+    session.start("1")
+    session_ended(client, session)
+    case = the_case(services)
+    assert (case.category, case.mission_id, case.discreet) == ("incomplete_sos", "sa-riyadh", False)
 
 
 def test_check_my_case_lists_the_cases_of_this_number(dial, services):
-    run(dial, services, JOURNEYS[0], "en")
+    run(dial, services, journey_named("sos in Jeddah, may contact"), "en")
     reference = services.db().scalar(select(Case.reference))
     session = dial()
     session.start()

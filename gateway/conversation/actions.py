@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.cases.lifecycle import Changes, NewCase, open_case_of, submit, update_case
-from gateway.conversation.caller import own_numbers, who
+from gateway.conversation.caller import known_place, own_numbers, who
 from gateway.conversation.engine import Context, Conversation
 from gateway.people import identity
 from gateway.people.identity import ensure_person
@@ -29,6 +29,19 @@ def prefill_location(ctx: Context, convo: Conversation) -> None:
     facts = who(ctx)
     if facts.country:
         convo.answers.update(country=facts.country, city=facts.city)
+
+
+def prefill_sos(ctx: Context, convo: Conversation) -> None:
+    """What an SOS need not ask (the flow skips what is answered): where the person is (their
+    registration, else a foreign number's country: only the city is asked), and whether we may
+    contact this phone when they said so in their safety settings. A registered person who
+    never said is not asked either: a watched phone is safest left alone, and the last screen
+    says how to change it."""
+    country, city = known_place(ctx)
+    convo.answers.update({k: v for k, v in (("country", country), ("city", city)) if v})
+    facts = who(ctx)
+    if facts.contact_ok is not None or facts.registered:
+        convo.answers.update(contact="ok" if facts.contact_ok else "discreet", contact_preset=True)
 
 
 def open_sos_case(ctx: Context, convo: Conversation) -> dict:
@@ -61,7 +74,7 @@ def _open_sos_case(ctx: Context, convo: Conversation) -> dict:
             discreet=answers.get("contact") == "discreet",
             repeat_source=ctx.extras.get("source_key") if answers.get("repeat") else None),
             ctx.phone, ctx.channel)
-        return _sos_done(ctx, case)
+        return _sos_done(ctx, convo, case)
     case = submit(ctx.services, NewCase(
         kind=CaseKind.DISTRESS, category=answers.get("category") or "other", phone=ctx.phone,
         channel=ctx.channel, country=answers.get("country"), city=answers.get("city"),
@@ -69,12 +82,15 @@ def _open_sos_case(ctx: Context, convo: Conversation) -> dict:
         person_id=who(ctx).person_id, source_key=ctx.extras.get("source_key"),
         latitude=answers.get("latitude"), longitude=answers.get("longitude"),
     ))
-    return _sos_done(ctx, case)
+    return _sos_done(ctx, convo, case)
 
 
-def _sos_done(ctx: Context, case) -> dict:
+def _sos_done(ctx: Context, convo: Conversation, case) -> dict:
+    """The last screen: the reference and what happens next (who was alerted, whether we will
+    contact this phone, and, when that was not asked, how to change it)."""
     if case.discreet:
-        return {"text": "sos.done_discreet", "reference": case.reference}
+        text = "sos.done_preset" if convo.answers.get("contact_preset") else "sos.done_discreet"
+        return {"text": text, "reference": case.reference}
     mission = ctx.services.directory.mission(case.mission_id)
     if mission is None:
         return {"text": "sos.done_centre", "reference": case.reference}

@@ -32,7 +32,7 @@ from gateway.cases import officers, watched
 from gateway.cases.lifecycle import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.cases.notices import forward_to_handler, may_message, send_reply
 from gateway.conversation import keywords
-from gateway.conversation.caller import own_numbers, who
+from gateway.conversation.caller import known_place, own_numbers, who
 from gateway.conversation.engine import Context, Conversation, Screen
 from gateway.people import identity
 from gateway.people.identity import Who, ensure_person
@@ -186,11 +186,12 @@ def _sos(services, ctx, message, description, lang):
         update_case(services, existing.id, Changes(description=description or None,
                                                    repeat_source=ctx.extras["source_key"]), ctx.phone, ctx.channel)
         case_id, reference = existing.id, existing.reference
-    else:
+    else:  # placed where we know the person is (a foreign number: its country), so its mission hears at once
+        country, city = known_place(ctx)
         opened = submit(services, NewCase(
             kind=CaseKind.DISTRESS, category="other", phone=ctx.phone, channel=ctx.channel,
-            country=who(ctx).country, city=who(ctx).city, latitude=message.latitude, longitude=message.longitude,
-            discreet=True, description=description or None, person_id=who(ctx).person_id,
+            country=country, city=city, latitude=message.latitude, longitude=message.longitude,
+            discreet=who(ctx).contact_ok is not True, description=description or None, person_id=who(ctx).person_id,
             source_key=ctx.extras["source_key"]))
         case_id, reference = opened.id, opened.reference
     convo, screen = services.engine.start(ctx, lang, flow="sos")

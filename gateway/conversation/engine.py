@@ -39,6 +39,9 @@ class Screen:
     options: list[tuple[str, str]] = field(default_factory=list)  # (number, label)
     end: bool = False
     hint: str | None = None  # why the last answer was refused; shown before the text if it fits
+    short_hint: str | None = None  # the hint in fewer words, for a page the hint would not fit
+    per_page: int | None = None  # USSD: options in fixed pages of this many (flows.py)
+    more_text: str | None = None  # the question, shorter, for pages after the first
 
 
 @dataclass
@@ -117,7 +120,7 @@ class Engine:
             if value == OTHER:
                 target = step.other
             else:
-                if step.save:
+                if step.save and value is not None:  # None: an option that saves nothing
                     convo.answers[step.save] = value
                 target = next_target or step.next
         elif step.kind == "input":
@@ -165,22 +168,28 @@ class Engine:
         options = []
         if step.kind == "menu":
             options = [(str(i), label) for i, (_, label, _) in enumerate(self.options(step, ctx, convo), 1)]
-        return Screen(self._prompt(convo, step, ctx.channel), options,
-                      hint=self.texts.get(convo.lang, hint) if hint else None)
+        key = self._prompt_key(convo, step, ctx.channel)
+        more = f"{step.text or f'{convo.flow}.{step.name}'}.more"
+        return Screen(self.texts.get(convo.lang, key), options,
+                      hint=self.texts.get(convo.lang, hint) if hint else None,
+                      short_hint=self.texts.get(convo.lang, "common.hint_short") if hint and options else None,
+                      per_page=step.per_page,
+                      more_text=self.texts.get(convo.lang, more) if step.per_page and self.texts.has(more) else None)
 
-    def options(self, step: Step, ctx: Context, convo: Conversation) -> list[tuple[str, str, str | None]]:
-        """The menu's options as (value, label, next)."""
-        if step.options_from:
-            found = [(v, label, None) for v, label in self.registry.sources[step.options_from](ctx, convo)]
-        else:
-            found = [(o.value, self.texts.get(convo.lang, o.label or f"{convo.flow}.{step.name}.{o.value}"), o.next)
-                     for o in step.options]
-        if step.other:
-            found.append((OTHER, self.texts.get(convo.lang, "common.other"), None))
-        return found
+    def options(self, step: Step, ctx: Context, convo: Conversation) -> list[tuple[str | None, str, str | None]]:
+        """The menu's options as (value, label, next): the computed ones, "Other", then the fixed
+        ones of a computed menu (or the fixed ones, then "Other"). The value is None for an
+        option that saves nothing."""
+        computed = [(v, label, None) for v, label in self.registry.sources[step.options_from](ctx, convo)] \
+            if step.options_from else []
+        fixed = [(o.value if o.save else None,
+                  self.texts.get(convo.lang, o.label or f"{convo.flow}.{step.name}.{o.value}"), o.next)
+                 for o in step.options]
+        other = [(OTHER, self.texts.get(convo.lang, "common.other"), None)] if step.other else []
+        return computed + other + fixed if step.options_from else fixed + other
 
-    def _prompt(self, convo: Conversation, step: Step, channel: str = "") -> str:
-        return self.texts.get(convo.lang, self.text_key(step.text or f"{convo.flow}.{step.name}", channel))
+    def _prompt_key(self, convo: Conversation, step: Step, channel: str = "") -> str:
+        return self.text_key(step.text or f"{convo.flow}.{step.name}", channel)
 
     def text_key(self, key: str, channel: str) -> str:
         """A channel may word a text its own way: key@whatsapp, then key@chat (SMS and WhatsApp)."""
@@ -207,7 +216,8 @@ class Engine:
             if step.skip_if and self._skip(step, ctx, convo):
                 target = step.next
                 continue
-            if step.kind == "menu" and step.other and len(self.options(step, ctx, convo)) == 1:
+            if step.kind == "menu" and step.other and step.options_from and \
+                    not self.registry.sources[step.options_from](ctx, convo):
                 target = step.other  # nothing to choose from but "Other": ask for the text
                 continue
             if step.kind == "action":

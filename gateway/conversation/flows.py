@@ -4,7 +4,14 @@ A flow is a set of named steps. A step is one of:
 
 - ``menu``: numbered options, fixed (``options``) or computed (``options_from``), optionally an
   extra "Other" option (``other: <step>``) that leads to a free-text step. The chosen option's
-  ``value`` is saved under ``save``; the option's ``next`` (or the step's) says where to go.
+  ``value`` is saved under ``save`` (not for an option marked ``save: false``, e.g. "I don't
+  know"); the option's ``next`` (or the step's) says where to go. A menu with ``options_from``
+  may list fixed ``options`` too: they come after the computed ones and "Other", so those keep
+  their numbers; when the source gives nothing, the menu goes straight to its ``other`` step.
+  ``per_page: <n>`` shows the options on USSD in fixed pages of n (1-n, then n+1-2n, ...), the
+  question above every page (``<prompt>.more`` when the page needs it shorter), whatever the
+  language and whether or not a hint is shown: a person who learnt where an option is finds it
+  there again. Chat lists every option, as always.
 - ``input``: free text checked by a named validator (``validate``) and saved under ``save``.
 - ``action``: runs a named action and goes on without showing anything.
 - ``end``: runs an optional action and shows the closing text; the conversation ends.
@@ -28,6 +35,7 @@ from pathlib import Path
 from config.settings import CONFIG_DIR, read_yaml
 
 STEP_KINDS = ("menu", "input", "action", "end")
+MAX_PER_PAGE = 9  # more options than this never fit one 182-character USSD page
 FLOWS_DIR = CONFIG_DIR / "flows"
 
 
@@ -40,6 +48,7 @@ class Option:
     value: str
     next: str | None = None
     label: str | None = None  # a text key; defaults to <flow>.<step>.<value>
+    save: bool = True  # False: choosing it saves nothing (e.g. "I don't know")
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Step:
     skip_if: str | None = None
     location: str | None = None  # where a shared location leads (it answers country and city)
     text: str | None = None  # a text key; defaults to <flow>.<step>
+    per_page: int | None = None  # USSD: options in fixed pages of this many
 
 
 @dataclass(frozen=True)
@@ -101,16 +111,19 @@ def _step(flow: str, name: str, raw: dict) -> Step:
     for i, opt in enumerate(raw.get("options") or []):
         if not isinstance(opt, dict) or "value" not in opt:
             raise FlowError(f"{flow}.{name}.options[{i}]: an option needs a value")
-        options.append(Option(str(opt["value"]), opt.get("next"), opt.get("label")))
+        unknown = set(opt) - {"value", "next", "label", "save"}
+        if unknown:
+            raise FlowError(f"{flow}.{name}.options[{i}]: unknown keys {sorted(unknown)}")
+        options.append(Option(str(opt["value"]), opt.get("next"), opt.get("label"), opt.get("save", True)))
     known = {"type", "next", "save", "options", "options_from", "other", "validate", "action", "skip_if",
-             "location", "text"}
+             "location", "text", "per_page"}
     unknown = set(raw) - known
     if unknown:
         raise FlowError(f"{flow}.{name}: unknown keys {sorted(unknown)}")
     return Step(name=name, kind=kind, next=raw.get("next"), save=raw.get("save"), options=tuple(options),
                 options_from=raw.get("options_from"), other=raw.get("other"), validate=raw.get("validate"),
                 action=raw.get("action"), skip_if=raw.get("skip_if"), location=raw.get("location"),
-                text=raw.get("text"))
+                text=raw.get("text"), per_page=raw.get("per_page"))
 
 
 def check_flows(flows: dict[str, Flow], *, actions, validators, sources, guards) -> list[str]:
@@ -156,6 +169,17 @@ def check_flows(flows: dict[str, Flow], *, actions, validators, sources, guards)
                     problems.append(f"{at}: other {step.other!r} does not exist")
                 if len(step.options) > 40:
                     problems.append(f"{at}: too many options")
+                for opt in step.options:
+                    if not isinstance(opt.save, bool):
+                        problems.append(f"{at}.{opt.value}: save must be true or false")
+                    elif not opt.save and not step.save:
+                        problems.append(f"{at}.{opt.value}: save: false on a menu that saves nothing")
+            if step.per_page is not None:
+                if step.kind != "menu":
+                    problems.append(f"{at}: per_page is for menus")
+                elif isinstance(step.per_page, bool) or not isinstance(step.per_page, int) \
+                        or not 1 <= step.per_page <= MAX_PER_PAGE:
+                    problems.append(f"{at}: per_page must be a whole number from 1 to {MAX_PER_PAGE}")
             if step.kind == "input":
                 if step.validate not in validators:
                     problems.append(f"{at}: unknown validator {step.validate!r}")

@@ -11,7 +11,8 @@ from gateway.conversation.engine import Registry
 from gateway.conversation.validators import VALIDATORS
 
 REGISTRY = Registry(
-    actions={"prefill_location": actions.prefill_location, "open_sos_case": actions.open_sos_case,
+    actions={"prefill_location": actions.prefill_location, "prefill_sos": actions.prefill_sos,
+             "open_sos_case": actions.open_sos_case,
              "resume_draft": actions.resume_draft, "save_draft": actions.save_draft,
              "discard_draft": actions.discard_draft, "save_registration": actions.save_registration,
              "set_language": actions.set_language, "send_phone_code": actions.send_phone_code,

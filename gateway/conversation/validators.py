@@ -71,6 +71,13 @@ def city(text: str, ctx: Context, convo: Conversation) -> str:
     return resolve_city(text, convo.answers.get("country"), ctx.services.directory)
 
 
+def optional_city(text: str, ctx: Context, convo: Conversation) -> str | None:
+    """A city, or none when the person does not know (0): the case is placed in the country."""
+    if text.strip().lower() in NONE_WORDS:
+        return None
+    return city(text, ctx, convo)
+
+
 def organisation(text: str, ctx: Context, convo: Conversation) -> str:
     """An association's or agency's name: digits allowed ("Kenyans in Doha 2020")."""
     cleaned = " ".join(text.split())
@@ -202,6 +209,7 @@ def country_list(text: str, ctx: Context, convo: Conversation) -> list[str]:
 
 VALIDATORS = {"name": name, "optional_name": optional_name, "id_number": id_number, "phone": phone,
               "optional_local_phone": optional_local_phone, "country": country, "city": city,
+              "optional_city": optional_city,
               "organisation": organisation, "agency_query": agency_query, "optional_text": optional_text,
               "phone_or_mine": phone_or_mine, "contact_phone": contact_phone, "member_count": member_count,
               "past_date": past_date, "start_date": start_date, "country_list": country_list,

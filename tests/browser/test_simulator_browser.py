@@ -23,7 +23,7 @@ def test_a_simulator_sos_appears_in_the_queue(page, live, user, run_worker):
         page.click("#send")
         expect(screen).not_to_have_attribute("data-state", "waiting")
     expect(screen).to_have_attribute("data-state", "ended")
-    expect(screen).to_contain_text("Your case number is KE-")
+    expect(screen).to_contain_text("Help is coming. Case KE-")
     reference = screen.get_attribute("data-reference")
     assert reference and reference.startswith("KE-")
 
