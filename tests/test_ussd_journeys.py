@@ -52,7 +52,7 @@ JOURNEYS = [
         ("98", "sos.category.other"), ("9", "sos.country"), ("2", "sos.city"), ("1", "sos.contact"),
         ("1", END)]),
     Journey("wrong answers re-prompt with a hint", [  # in Kiswahili the category page holds the short hint
-        ("", "main.menu"), ("7", {"en": "hint.menu", "sw": "common.hint_short"}), ("1", "sos.category"),
+        ("", "main.menu"), ("7", "common.hint_short"), ("1", "sos.category"),
         ("abc", {"en": "hint.menu", "sw": "common.hint_short"}),
         ("2", "sos.country"), ("9", "sos.country_other"), ("Narnia", "hint.country"),
         ("Qatar", "sos.city"), ("1", "sos.contact"), ("3", "hint.menu"), ("2", END)]),
