@@ -13,6 +13,7 @@ from config.settings import Settings, SettingsError
 from escalation import jobs  # noqa: F401 - spool handler: "outcomes"
 from escalation import policy as policy_module
 from escalation.providers import Providers
+from gateway.cases import checkins
 from gateway.conversation import chat, menus  # noqa: F401 - spool handlers: "chat", "ussd_sos", "ussd_end"
 from gateway.conversation.engine import Engine
 from gateway.conversation.flows import FlowError, check_flows, load_flows
@@ -56,6 +57,7 @@ def build(settings: Settings, *, role: str = "web") -> Services:
     except rotation.WrongKeys as exc:
         raise SettingsError(f"DATA_KEYS: {exc}") from None
     services = Services(settings=settings, db=db, directory=directory,
-                        policy=policy, texts=texts, engine=engine, providers=Providers(settings), role=role)
+                        policy=policy, texts=texts, engine=engine, providers=Providers(settings), role=role,
+                        sweeps=(checkins.sweep,))
     use(services)
     return services

@@ -12,14 +12,14 @@ from sqlalchemy import select
 from dashboard import bp
 from dashboard.auth import require, services
 from dashboard.queue import STAFF, time_left
-from gateway.cases import officers
+from gateway.cases import checkins, officers
 from gateway.cases.lifecycle import normalise_reference, reassign
 from gateway.cases.notices import message_person
 from gateway.conversation.diaspora import job_history
 from gateway.reference.places import country_name
 from gateway.reference.wording import CATEGORY_LABELS, KIND_LABELS
 from gateway.store import audit
-from gateway.store.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, utcnow
+from gateway.store.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, Safety, utcnow
 
 
 def visible_case(reference: str) -> Case:
@@ -56,13 +56,16 @@ def case_page(reference: str):
     audit.log(services(), g.viewer.name, "view_case", case.reference, request.remote_addr)
     return render_template("dashboard/case.html", case=case, events=events, messages=messages,
                            registration=registration, phones=phones, placements=job_history(db, case.person_id),
+                           safety=db.get(Safety, case.person_id) if case.person_id else None,
+                           checkin_choices=CHECKIN_CHOICES,
                            now=utcnow(), time_left=time_left,
                            mission=services().directory.mission(case.mission_id),
                            missions=services().directory.missions, country_name=country_name,
                            kinds=KIND_LABELS, categories=CATEGORY_LABELS)
 
 
-ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message")
+ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message", "checkins")
+CHECKIN_CHOICES = (0, 1, 3, 7, 14, 30)  # days; 0 stops them
 
 
 @bp.post("/cases/<reference>/<action>")
@@ -88,6 +91,12 @@ def case_action(reference: str, action: str):
             abort(403)  # a mission hands a case back through the Response Centre
         mission_id = request.form.get("mission_id") or None
         result = reassign(services(), case.id, mission_id, actor, "dashboard")
+    elif action == "checkins":
+        days = request.form.get("days", "")
+        if not days.isdigit() or not 0 <= int(days) <= checkins.MAX_DAYS:
+            flash(f"Choose how often they check in: a number of days up to {checkins.MAX_DAYS}, or stop.", "error")
+            return redirect(url_for("dashboard.case_page", reference=case.reference))
+        result = checkins.set_for_case(services(), case.id, int(days) or None, actor)
     else:
         result = message_person(services(), case.id, text, actor)
     audit.log(services(), actor, action, case.reference, request.remote_addr, text=text[:200], result=result)

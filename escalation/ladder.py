@@ -45,6 +45,7 @@ def climb_overdue(services, now=None) -> list[int]:
             .order_by(Case.ack_deadline).limit(BATCH).with_for_update(skip_locked=True)).all()
         for case in cases:
             mission = directory.mission(case.mission_id)
+            was = case.escalation_level
             level = next_level(directory, policy, case.escalation_level, mission)
             if level is not None:
                 case.escalation_level, case.escalation_repeats = level, 0
@@ -59,8 +60,10 @@ def climb_overdue(services, now=None) -> list[int]:
             phones = policy.recipients(directory, level, mission)
             seconds = int((now - case.created_at).total_seconds())
             waited = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
-            body = fit(f"NOT ACKNOWLEDGED after {waited} - level {level}. "
-                       + alert_text(case.as_row(), mission.name if mission else None, directory))
+            # Level 0 was a person's trusted contact (a missed check-in): nobody here was told yet.
+            said = f"Trusted contact told {waited} ago. " if was == 0 else \
+                f"NOT ACKNOWLEDGED after {waited} - level {level}. "
+            body = fit(said + alert_text(case.as_row(), mission.name if mission else None, directory))
             rows = [OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
                                     level=level,
                                     idempotency_key=f"alert:{case.id}:{phone}:{level}:{case.escalation_repeats}")

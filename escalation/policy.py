@@ -55,6 +55,19 @@ class AgencyClusters:
 
 
 @dataclass(frozen=True)
+class CheckIns:
+    """Check-ins (gateway/cases/checkins.py): how long a "day" of a check-in period lasts (a
+    day, shorter only in a demo), when the reminder goes, how long after the due time a missed
+    check-in opens a case, and how long the trusted contact alone has before the Response Centre
+    and the mission are alerted."""
+
+    day: timedelta = timedelta(days=1)
+    remind_before: timedelta = timedelta(days=1)
+    grace: timedelta = timedelta(hours=12)
+    trusted_contact_for: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
 class Policy:
     default_priority: Priority
     categories: dict[str, Priority]
@@ -63,6 +76,7 @@ class Policy:
     delivery: Delivery
     crisis: Crisis
     agency_clusters: AgencyClusters = AgencyClusters(timedelta(days=7), 3)
+    check_ins: CheckIns = CheckIns()
 
     def priority(self, category: str) -> Priority:
         return self.categories.get(category, self.default_priority)
@@ -120,7 +134,7 @@ def load(path: Path) -> Policy:
             repeat_every=duration(entry.get("repeat_every"), f"priorities.{priority.value}.repeat_every"),
         )
     return Policy(default, categories, timings, _levels(data), _delivery(data), _crisis(data),
-                  _agency_clusters(data))
+                  _agency_clusters(data), _check_ins(data))
 
 
 def _levels(data: dict) -> dict[int, tuple[str, ...]]:
@@ -172,6 +186,12 @@ def _agency_clusters(data: dict) -> AgencyClusters:
         window=duration(raw.get("window", "7d"), "agency_clusters.window"),
         threshold=_count(raw.get("threshold", 3), "agency_clusters.threshold"),
     )
+
+
+def _check_ins(data: dict) -> CheckIns:
+    raw, default = _mapping(data, "check_ins"), CheckIns()
+    return CheckIns(**{name: duration(raw[name], f"check_ins.{name}") if name in raw else getattr(default, name)
+                       for name in ("day", "remind_before", "grace", "trusted_contact_for")})
 
 
 def duration(value, where: str = "duration") -> timedelta:

@@ -45,13 +45,16 @@ def sweep_once(services, now=None) -> dict:
     3. cases past their deadline alert their next level (or remind the top one);
     4. crises are detected or ended;
     5. due pending rows are handed to the queue (or sent here when the queue is away);
-    6. once a day, personal data past its time goes (gateway/store/retention.py).
+    6. the domain's own periodic work (`services.sweeps`: check-in reminders, missed check-ins);
+    7. once a day, personal data past its time goes (gateway/store/retention.py).
     """
     done = {"replayed": spool.replay(services), **expire_leases(services, now)}
     done["hurried"] = hurry_failed_levels(services, now)
     done.update(_climb(services, now))
     done["crisis_alerts"] = len(ids := crisis.detect(services, now))
     hand_over(services, ids)
+    for task in services.sweeps:
+        done.update(task(services, now))
     done["requeued"] = requeue_pending(services)
     done["retention"] = retention.daily(services, now)
     beat(services)

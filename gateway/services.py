@@ -35,6 +35,9 @@ class Services:
     engine: Engine
     providers: Any  # escalation.providers.Providers
     role: str = "web"
+    # The domain's periodic work, run by the sweeper's leader at every full sweep (escalation/
+    # never imports the domain: wiring.py hands these over). Each takes (services, now), returns counts.
+    sweeps: tuple = ()
 
     @cached_property
     def redis(self) -> redis.Redis:

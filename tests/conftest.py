@@ -323,6 +323,7 @@ def told_a_discreet_phone(services) -> list[str]:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from gateway.conversation import keywords
+    from gateway.conversation.chat import REDACTED
     from gateway.store.models import Case, InboundMessage, OutboundMessage
 
     services.db.remove()
@@ -339,9 +340,10 @@ def told_a_discreet_phone(services) -> list[str]:
             InboundMessage.phone.in_(list(opened)), InboundMessage.reply.is_not(None))).all()
         found = [f"{m.purpose}: {m.body}" for m in sent
                  if m.created_at >= opened[m.recipient] and m.body and BANNED.search(m.body)]
+        asked = ("status", "close", "balance")
         found += [f"reply to {m.text!r}: {m.reply}" for m in replies
-                  if m.received_at >= opened[m.phone] and (keywords.parse(m.text) or ("",))[0] in
-                  ("status", "close", "balance") and BANNED.search(m.reply)]
+                  if m.received_at >= opened[m.phone] and BANNED.search(m.reply)
+                  and (m.text == REDACTED or (keywords.parse(m.text) or ("",))[0] in asked)]
         return found
     except (OperationalError, ProgrammingError):  # a test that took its database away: nothing to scan
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, String, bindparam, cast, func, insert, literal, select, true
@@ -59,6 +60,11 @@ class NewCase:
     unverified: bool = False  # reported by someone else
     agency_key: str | None = None  # an agency complaint's agency
     agency: str | None = None
+    # Alerted alone first, as level 0, for `first_for` (a missed check-in's trusted contact), with
+    # its own words; then the case climbs to level 1 as usual.
+    first: tuple[str, ...] = ()
+    first_body: str | None = None
+    first_for: timedelta | None = None
 
 
 # Built once: constant statements are compiled once and then only executed.
@@ -79,7 +85,8 @@ class Opened:
 
 
 def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[int]]:
-    """Insert a case, its "opened" event and its level-1 alerts, all or nothing.
+    """Insert a case, its "opened" event and its level-1 alerts (or its level-0 ones, `first`),
+    all or nothing.
 
     The alerts go to every Response Centre duty number and to the duty numbers of the mission
     that serves the place (none when the country has no mission). Plain inserts, not the ORM:
@@ -92,30 +99,35 @@ def open_case(conn: Connection, services, new: NewCase) -> tuple[Opened, list[in
     mission = match_mission(directory, new.country, new.city)
     priority = policy.priority(new.category)
     now = utcnow()
+    level, recipients, deadline = 1, policy.recipients(directory, 1, mission), now + policy.ack_within(priority)
+    if new.first:
+        level, recipients, deadline = 0, list(new.first), now + new.first_for
     values = dict(
         reference=new_reference(), kind=new.kind, category=new.category, priority=priority,
         status=CaseStatus.OPEN, country=new.country, city=new.city, latitude=new.latitude,
         longitude=new.longitude, channel=new.channel, source_key=new.source_key, phone=new.phone,
         discreet=new.discreet, description=new.description, details=new.details or {},
         unverified=new.unverified, agency_key=new.agency_key, agency=new.agency,
-        person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=1,
-        escalation_repeats=0, ack_deadline=now + policy.ack_within(priority), created_at=now, updated_at=now,
+        person_id=new.person_id, mission_id=mission.id if mission else None, escalation_level=level,
+        escalation_repeats=0, ack_deadline=deadline, created_at=now, updated_at=now,
     )
     event = dict(at=now, kind="opened", actor=new.phone, channel=new.channel, text=new.description,
                  data={"category": new.category, "priority": priority.value, "mission": values["mission_id"],
                        "discreet": new.discreet})
-    alert = dict(channel="sms", body=alert_text(values, mission.name if mission else None, directory),
-                 purpose="alert", level=1, status=MessageStatus.PENDING, attempts=0, failover=False,
-                 created_at=now, updated_at=now)
-    recipients = policy.recipients(directory, 1, mission)
-    if conn.dialect.name == "postgresql":
+    body = new.first_body if new.first else alert_text(values, mission.name if mission else None, directory)
+    alert = dict(channel="sms", body=body, purpose="alert", level=level, status=MessageStatus.PENDING, attempts=0,
+                 failover=False, created_at=now, updated_at=now)
+    if conn.dialect.name == "postgresql" and not new.first:
         case_id, alert_ids = _insert_at_once(conn, values, event, alert, recipients)
     else:
         case_id = conn.execute(INSERT_CASE, values).scalar_one()
         conn.execute(INSERT_EVENT, dict(event, case_id=case_id))
+        # A level-0 recipient is a person's contact, not a directory number: not in the key in clear.
+        keys = [f"alert:{case_id}:first{i}:0:0" if new.first else f"alert:{case_id}:{phone}:1:0"
+                for i, phone in enumerate(recipients)]
         alert_ids = conn.execute(INSERT_MESSAGES, [
-            dict(alert, case_id=case_id, recipient=phone, idempotency_key=f"alert:{case_id}:{phone}:1:0")
-            for phone in recipients]).scalars().all()
+            dict(alert, case_id=case_id, recipient=phone, idempotency_key=key)
+            for phone, key in zip(recipients, keys)]).scalars().all() if recipients else []
     return Opened(case_id, values["reference"], values["mission_id"], new.discreet), list(alert_ids)
 
 

@@ -145,9 +145,10 @@ def acknowledge(services, case_id: int, phone: str, who: str, rest: str, channel
 
 def _confirm_ack(session, case: Case, actor: str, who: str, channel: str) -> list[OutboundMessage]:
     """Tell every number alerted for `case` (but the one acting) who acknowledged it, so that a
-    forged or mistaken ACK is seen at once by the people it would silence."""
+    forged or mistaken ACK is seen at once by the people it would silence. Not level 0 (a
+    person's trusted contact): the notices tell them, in their own words."""
     alerted = session.scalars(select(OutboundMessage.recipient).distinct().where(
-        OutboundMessage.case_id == case.id, OutboundMessage.purpose == "alert",
+        OutboundMessage.case_id == case.id, OutboundMessage.purpose == "alert", OutboundMessage.level >= 1,
         OutboundMessage.status != MessageStatus.SUPPRESSED)).all()
     by = f"{who}, {actor}" if actor.startswith("+") else f"{who} on the {channel}"
     body = fit(f"Msaada: {case.reference} acknowledged by {by}. Escalation stopped. "

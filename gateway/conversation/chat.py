@@ -6,8 +6,10 @@ gets the same answer without being handled twice. Then, in this order:
 1. officer commands from directory numbers (ACK, NOTE, RESOLVE, INFO);
 2. keywords, which interrupt any flow: SOS/HELP/MSAADA/SAIDIA (the rest of the text is the
    description, and the case opens at once), STATUS [ref], LANG, STOP/START, MENU;
-3. the conversation in progress (kept in Redis, expiring after CHAT_SESSION_TTL idle seconds);
-4. otherwise, a message from someone with an open case is added to that case; anything else
+3. a check-in: a message carrying the safe word of a person who agreed to check in (not while
+   they are typing an answer);
+4. the conversation in progress (kept in Redis, expiring after CHAT_SESSION_TTL idle seconds);
+5. otherwise, a message from someone with an open case is added to that case; anything else
    opens the main menu.
 
 Every message is handled, whatever the limits: an SOS always opens (or joins) its case. Limits
@@ -28,7 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.outbox import dispatch
-from gateway.cases import officers, watched
+from gateway.cases import checkins, officers, watched
 from gateway.cases.lifecycle import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
 from gateway.cases.notices import forward_to_handler, may_message, send_reply
 from gateway.conversation import keywords
@@ -43,6 +45,7 @@ from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, Pers
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.identity.claim)
+REDACTED = "(kept out: it may carry the safe word)"
 
 
 @dataclass
@@ -105,9 +108,11 @@ def _receive(services, message: Message) -> Reply:
         text, case_id = _converse(services, ctx, message)
     if text and not officer and not (within and may_message(services, message.phone, case_id)):
         text = None  # handled and kept; only the answer is withheld
+    # A message that may carry the safe word is not kept in words: reading it would give the word away.
+    kept = {"text": REDACTED} if ctx.extras.get("redact") else {}
     with services.db.transaction() as session:
         session.execute(update(InboundMessage).where(InboundMessage.id == stored_id)
-                        .values(reply=text, case_id=case_id, handled_at=utcnow()))
+                        .values(reply=text, case_id=case_id, handled_at=utcnow(), **kept))
     return Reply(text)
 
 
@@ -144,6 +149,11 @@ def _converse(services, ctx: Context, message: Message) -> tuple[str, int | None
         ctx.extras["session_id"] = f"{message.channel}-{uuid.uuid4().hex[:16]}"
     convo = Conversation.from_dict(state["convo"]) if state else None
     keyword = keywords.parse(message.text) if message.text else None
+    if keyword is None and message.text and who(ctx).checkins and not _typing(services, convo) and \
+            checkins.check_in(services, who(ctx).person_id, message.text, message.phone, message.channel):
+        ctx.extras["redact"] = True  # it carried the safe word
+        _save(services, message, ctx, None)
+        return services.texts.get(convo.lang if convo else who(ctx).language, "checkin.noted"), None
     if keyword and keyword[1] and _typing(services, convo) and not (
             keyword[0] == "sos" or (keyword[0] == "status" and normalise_reference(keyword[1]))):
         keyword = None  # "Home Care Ltd" typed as an answer is an answer; SOS always interrupts
@@ -170,6 +180,7 @@ def _keyword(services, ctx, message, keyword, convo):
         _opt(services, message.phone, word == "stop", lang)
         return None, Screen(texts.get(lang, f"chat.{word}")), None, None
     if word == "close":  # the same answer whether it closes the case or not (gateway/cases/watched.py)
+        ctx.extras["redact"] = True  # it may carry the safe word
         case_id = watched.ask_to_close(services, message.phone, own_numbers(ctx), message.text, message.channel)
         if case_id is not None:
             return None, Screen(texts.get(lang, "check_case.close_noted")), None, case_id

@@ -5,7 +5,7 @@ gateway/cases/watched.py; these only carry a conversation's answers to them.
 
 from __future__ import annotations
 
-from gateway.cases import watched
+from gateway.cases import checkins, watched
 from gateway.conversation.caller import own_numbers, who
 from gateway.conversation.engine import Context, Conversation, Invalid
 from gateway.conversation.validators import NONE_WORDS, proven_by_code
@@ -69,6 +69,10 @@ def no_trusted_code_sent(ctx: Context, convo: Conversation) -> bool:
     return not convo.answers.get("trusted_code_sent")
 
 
+def no_checkins(ctx: Context, convo: Conversation) -> bool:
+    return not who(ctx).checkins
+
+
 def no_open_case(ctx: Context, convo: Conversation) -> bool:
     return not watched.has_open_case(ctx.services.db, own_numbers(ctx))
 
@@ -90,29 +94,41 @@ def save_safety(ctx: Context, convo: Conversation) -> dict:
             changes[name] = answers[name]
     if answers.get("contact") in ("ok", "discreet"):
         changes["contact_ok"] = answers["contact"] == "ok"
-    if answers.get("checkin") in CHECKIN_DAYS:
-        changes["checkin_days"] = CHECKIN_DAYS[answers["checkin"]]
     with ctx.services.db.transaction() as session:
         person = ensure_person(session, ctx.phone, convo.lang)
         session.flush()
         settings = safety.save(session, person.id, **changes)
         if answers.get("trusted_verified"):
             settings.trusted_verified_at = settings.trusted_verified_at or utcnow()
-        summary = _summary(ctx, convo, settings)
+        refused = answers.get("checkin") in CHECKIN_DAYS and not checkins.schedule(
+            session, ctx.services.policy, settings, CHECKIN_DAYS[answers["checkin"]])
+        summary = _summary(ctx, convo, settings, refused)
     ctx.cache.pop("who", None)
     return {"summary": summary}
 
 
-def _summary(ctx: Context, convo: Conversation, settings: Safety) -> str:
+def _summary(ctx: Context, convo: Conversation, settings: Safety, checkin_refused: bool) -> str:
     texts, lang = ctx.texts, convo.lang
     said = [texts.get(lang, "safety.set.safe_word" if settings.safe_word else "safety.unset.safe_word"),
             texts.get(lang, "safety.set.duress_pin" if settings.duress_pin else "safety.unset.duress_pin")]
     if settings.trusted_contact:
         said.append(texts.get(lang, "safety.set.contact_proven" if settings.trusted_verified_at
                               else "safety.set.contact_unproven"))
-    if settings.checkin_days:
+    if checkin_refused:
+        said.append(texts.get(lang, "safety.set.checkin_needs_word"))
+    elif settings.checkin_days:
         said.append(texts.get(lang, "safety.set.checkin", days=settings.checkin_days))
     return " ".join(said)
+
+
+def check_in(ctx: Context, convo: Conversation) -> dict:
+    """The check-in screen: 0 goes on to the settings (as does a person without check-ins, who
+    skipped it); anything else reads "Noted", and checks in only when it carries the safe word."""
+    word = convo.answers.get("checkin_word")
+    if word is None or word.strip() == "0":
+        return {"goto": "safe_word"}
+    checkins.check_in(ctx.services, who(ctx).person_id, word, ctx.phone, ctx.channel)
+    return {}
 
 
 def check_duress_pin(ctx: Context, convo: Conversation) -> dict:
@@ -133,8 +149,9 @@ def list_cases(ctx: Context, convo: Conversation) -> dict:
     return {"text": key, **values}
 
 
-ACTIONS = {"send_trusted_code": send_trusted_code, "save_safety": save_safety, "check_duress_pin": check_duress_pin,
+ACTIONS = {"send_trusted_code": send_trusted_code, "save_safety": save_safety, "check_in": check_in,
+           "check_duress_pin": check_duress_pin,
            "ask_to_close": ask_to_close, "list_cases": list_cases}
 VALIDATORS = {"safe_word": safe_word, "duress_pin": duress_pin, "trusted_contact": trusted_contact,
               "trusted_code": trusted_code, "any_pin": any_text, "any_text": any_text}
-GUARDS = {"no_trusted_code_sent": no_trusted_code_sent, "no_open_case": no_open_case}
+GUARDS = {"no_trusted_code_sent": no_trusted_code_sent, "no_checkins": no_checkins, "no_open_case": no_open_case}

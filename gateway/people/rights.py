@@ -413,7 +413,8 @@ def _safety(settings: Safety | None) -> dict | None:
         return None
     return {"safe_word": "set" if settings.safe_word else None, "duress_pin": "set" if settings.duress_pin else None,
             "trusted_contact": settings.trusted_contact, "trusted_contact_proven": _plain(settings.trusted_verified_at),
-            "may_contact_this_phone": settings.contact_ok, "check_in_every_days": settings.checkin_days}
+            "may_contact_this_phone": settings.contact_ok, "check_in_every_days": settings.checkin_days,
+            "next_check_in_due": _plain(settings.checkin_due_at), "last_check_in": _plain(settings.checked_in_at)}
 
 
 def _one(session, model, *where):

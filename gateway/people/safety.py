@@ -1,6 +1,6 @@
 """A person's safety settings for a watched phone (DESIGN.md, "A watched phone"): a safe word, a
 duress PIN, a trusted contact in Kenya, whether their phone may be contacted after an SOS, and a
-check-in period. All optional; set in the safety flow (config/flows/safety.yaml).
+check-in period (gateway/cases/checkins.py). All optional; set in the safety flow (config/flows/safety.yaml).
 
 The safe word and the PIN are sealed like every personal field (gateway/store/crypto.py) and
 compared after reading, in constant time: a word typed into a message must be found among its
@@ -10,11 +10,9 @@ words, which a salted slow hash could not do for every word of every message.
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
-
 from sqlalchemy import select
 
-from gateway.store.models import Safety, utcnow
+from gateway.store.models import Safety
 from gateway.store.terms import words
 
 
@@ -54,7 +52,8 @@ def trusted_contact(settings: Safety | None) -> str | None:
 def save(session, person_id: int, **changes) -> Safety:
     """Set some of a person's settings (None where a setting is given as None clears it).
 
-    `safe_word` is folded; `checkin_days` sets when the next check-in is due.
+    `safe_word` is folded. Check-ins are set through gateway/cases/checkins.py, which knows when
+    the next one is due.
     """
     settings = of(session, person_id) or Safety(person_id=person_id)
     session.add(settings)
@@ -62,10 +61,6 @@ def save(session, person_id: int, **changes) -> Safety:
         changes["safe_word"] = fold(changes["safe_word"]) or None
     if "trusted_contact" in changes and changes["trusted_contact"] != settings.trusted_contact:
         settings.trusted_verified_at = None  # a new number must be proven again
-    if "checkin_days" in changes:
-        days = changes["checkin_days"]
-        settings.checkin_due_at = utcnow() + timedelta(days=days) if days else None
-        settings.checkin_reminded_at = None
     for name, value in changes.items():
         setattr(settings, name, value)
     return settings

@@ -8,7 +8,7 @@ from gateway.reference.gsm import fit
 from gateway.reference.places import country_name
 
 KIND_LABELS = {"distress": "SOS", "missing_person": "MISSING PERSON", "death": "DEATH",
-               "agency_complaint": "AGENCY COMPLAINT"}
+               "agency_complaint": "AGENCY COMPLAINT", "check_in_missed": "CHECK-IN MISSED"}
 CATEGORY_LABELS = {
     "physical_abuse": "physical abuse", "sexual_abuse": "sexual abuse", "unpaid_wages": "unpaid wages",
     "passport_confiscated": "passport confiscated", "detention": "detention",
@@ -19,6 +19,7 @@ CATEGORY_LABELS = {
     "abandoned_on_arrival": "abandoned on arrival", "passport_withheld": "passport withheld by agency",
     "agency_complaint": "complaint about an agency",
     "duress": "silent alarm (duress PIN), they may be forced or watched",
+    "check_in_missed": "did not check in as agreed",
 }
 
 

@@ -531,6 +531,7 @@ class Safety(Base):
     checkin_days: Mapped[int | None] = mapped_column(Integer)  # None: no check-ins
     checkin_due_at: Mapped[datetime | None] = mapped_column(index=True)  # the sweeper looks here
     checkin_reminded_at: Mapped[datetime | None]
+    checked_in_at: Mapped[datetime | None]  # the last check-in
     checkin_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

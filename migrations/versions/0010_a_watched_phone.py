@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('checkin_days', sa.Integer(), nullable=True),
     sa.Column('checkin_due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('checkin_reminded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('checked_in_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('checkin_case_id', sa.Integer(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], ondelete='CASCADE'),
