@@ -40,6 +40,15 @@ def test_every_text_is_in_both_languages_with_the_same_placeholders():
     assert TEXTS.problems() == []
 
 
+def test_a_yes_or_no_left_unquoted_is_a_problem_not_a_true_on_the_screen(tmp_path):
+    """YAML reads an unquoted Yes as true: the safety menu once offered "1. True"."""
+    (tmp_path / "en.yaml").write_text("contact:\n  ok: Yes\n  never: No\n  fine: \"Yes\"\n", encoding="utf-8")
+    (tmp_path / "sw.yaml").write_text("contact:\n  ok: Ndiyo\n  never: Hapana\n  fine: Ndiyo\n", encoding="utf-8")
+    assert Texts.load(tmp_path).problems() == [
+        "en: contact.ok: reads as true/false or nothing, not words; put the text in quotes",
+        "en: contact.never: reads as true/false or nothing, not words; put the text in quotes"]
+
+
 def test_every_prompt_and_option_label_has_a_text():
     missing = []
     for flow in FLOWS.values():

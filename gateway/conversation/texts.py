@@ -14,16 +14,19 @@ LANGUAGES = ("en", "sw")
 class Texts:
     """Every text by language and key; `get` fills in {placeholders}."""
 
-    def __init__(self, by_language: dict[str, dict[str, str]]):
+    def __init__(self, by_language: dict[str, dict[str, str]], not_words: list[str] | None = None):
         self.by_language = by_language
+        self.not_words = not_words or []  # "lang: key" of values YAML read as something else
 
     @classmethod
     def load(cls, directory: Path = LOCALES_DIR) -> Texts:
-        by_language = {}
+        by_language, not_words = {}, []
         for lang in LANGUAGES:
-            data = read_yaml(Path(directory) / f"{lang}.yaml") or {}
-            by_language[lang] = {str(k): str(v).strip() for k, v in _flatten(data).items()}
-        return cls(by_language)
+            data = _flatten(read_yaml(Path(directory) / f"{lang}.yaml") or {})
+            # YAML reads an unquoted Yes, No, On or Off as true/false: a menu would show "True".
+            not_words += [f"{lang}: {k}" for k, v in data.items() if isinstance(v, bool) or v is None]
+            by_language[lang] = {str(k): str(v).strip() for k, v in data.items()}
+        return cls(by_language, not_words)
 
     def has(self, key: str) -> bool:
         return key in self.by_language["en"]
@@ -34,8 +37,10 @@ class Texts:
         return text.format(**values) if values else text
 
     def problems(self) -> list[str]:
-        """Keys missing from a language, and placeholders that differ between languages."""
-        found = []
+        """Keys missing from a language, placeholders that differ between languages, and values
+        that are not text."""
+        found = [f"{where}: reads as true/false or nothing, not words; put the text in quotes"
+                 for where in self.not_words]
         en = self.by_language["en"]
         for lang, table in self.by_language.items():
             for key in sorted(set(en) ^ set(table)):
