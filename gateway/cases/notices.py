@@ -61,16 +61,22 @@ def channel_for(session, services, case: Case) -> str:
     return "whatsapp_template" if services.settings.twilio_whatsapp_template_sid else "sms"
 
 
-def may_message(services, phone: str, case_id: int | None = None) -> bool:
+def may_message(services, phone: str, case_id: int | None = None, has_case: bool = False) -> bool:
     """Whether we may text `phone` unbidden or in answer: always when it has a case (`case_id`, or
-    one raised from it); otherwise only inside the countries we serve and within `reply_stranger`
-    messages a day. Messages cost money, and fraudsters make systems text premium numbers."""
-    if case_id is not None or services.db().scalar(select(Case.id).where(Case.phone == phone).limit(1)):
+    one raised from it: `has_case` when the caller knows); otherwise only inside the countries we
+    serve and within `reply_stranger` messages a day. Messages cost money, and fraudsters make
+    systems text premium numbers."""
+    if case_id is not None or has_case or _any_case(services, phone):
         return True
     if country_of(phone) not in services.directory.served_countries:
         services.throttle.refused("reply_abroad")
         return False
     return services.throttle.hit("reply_stranger", phone)
+
+
+def _any_case(services, phone: str) -> bool:
+    with services.db.autocommit() as conn:
+        return conn.execute(select(Case.id).where(Case.phone == phone).limit(1)).first() is not None
 
 
 def tell(services, case: Case, text_key: str, key: str) -> None:
@@ -92,27 +98,6 @@ def tell(services, case: Case, text_key: str, key: str) -> None:
             message_id = message.id
     except IntegrityError:
         return  # told already
-    dispatch(services, [message_id])
-
-
-def send_reply(services, phone: str, channel: str, text: str, key: str) -> None:
-    """Send a chat reply through the outbox (Africa's Talking answers no webhook with text).
-
-    `key` names what is being answered, so a provider's retry queues no second reply.
-    """
-    from sqlalchemy.exc import IntegrityError
-
-    from gateway.store.outbox import dispatch
-
-    try:
-        with services.db.transaction() as session:
-            message = OutboundMessage(recipient=phone, channel=channel, body=text, purpose="reply",
-                                      idempotency_key=f"reply:{key}")
-            session.add(message)
-            session.flush()
-            message_id = message.id
-    except IntegrityError:
-        return  # already queued by the first delivery of this message
     dispatch(services, [message_id])
 
 

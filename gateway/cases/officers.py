@@ -55,11 +55,13 @@ def redact(text: str) -> str:
 
 def handle(services, phone: str, text: str, channel: str) -> str | None:
     """The answer to an officer command, or None when `text` is not one (or `phone` is nobody's)."""
+    command = parse(text)
+    if phone not in services.directory.numbers:  # in memory: most messages are not officers'
+        return NEUTRAL if command else None  # a stranger trying commands learns nothing
     session = services.db()
     roles = session.scalars(select(Officer).where(Officer.phone == phone)).all()
-    command = parse(text)
     if not roles:
-        return NEUTRAL if command else None  # a stranger trying commands learns nothing
+        return NEUTRAL if command else None
     if command is None:
         return HELP
     if services.throttle.blocked("officer", phone):

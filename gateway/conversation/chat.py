@@ -24,15 +24,16 @@ import logging
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.outbox import dispatch
 from gateway.cases import checkins, officers, watched
 from gateway.cases.lifecycle import Changes, NewCase, normalise_reference, open_case_of, submit, update_case
-from gateway.cases.notices import forward_to_handler, may_message, send_reply
+from gateway.cases.notices import forward_to_handler, may_message
 from gateway.conversation import keywords
 from gateway.conversation.caller import known_place, own_numbers, who
 from gateway.conversation.engine import Context, Conversation, Screen
@@ -41,7 +42,8 @@ from gateway.people.identity import Who, ensure_person
 from gateway.reference.places import place_of
 from gateway.store import spool
 from gateway.store.crypto import open_json, seal_json
-from gateway.store.models import Case, CaseEvent, CaseKind, InboundMessage, PersonPhone, utcnow
+from gateway.store.models import (Case, CaseEvent, CaseKind, InboundMessage, MessageStatus, OutboundMessage, PersonPhone,
+                                  utcnow)
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"\d{6}")  # a one-time code sent to this number (gateway.people.identity.claim)
@@ -71,14 +73,16 @@ class Reply:
     duplicate: bool = False
 
 
-def receive(services, message: Message, spool_on_failure: bool = True) -> Reply:
-    """Store `message`, handle it once, and return what to answer.
+def receive(services, message: Message, spool_on_failure: bool = True, by_outbox: bool = False) -> Reply:
+    """Store `message`, handle it once, and return what to answer. `by_outbox`: the answer also
+    goes out through the outbox (Africa's Talking answers no webhook with text), written in the
+    statement that marks the message handled.
 
     With the database away the message is spooled (gateway/store/spool.py) and nothing is answered
     now; once the database is back it is handled as if it had just come, and answered by the
     outbox."""
     try:
-        return _receive(services, message)
+        return _receive(services, message, by_outbox)
     except Exception as exc:
         if not spool.database_down(exc) or not spool_on_failure:
             raise
@@ -88,13 +92,10 @@ def receive(services, message: Message, spool_on_failure: bool = True) -> Reply:
 
 @spool.handler("chat")
 def _replay(services, payload: dict) -> None:
-    message = Message(**payload)
-    reply = receive(services, message, spool_on_failure=False)
-    if reply.text and not reply.duplicate:
-        send_reply(services, message.phone, message.channel, reply.text, f"{message.provider}:{message.provider_id}")
+    receive(services, Message(**payload), spool_on_failure=False, by_outbox=True)
 
 
-def _receive(services, message: Message) -> Reply:
+def _receive(services, message: Message, by_outbox: bool = False) -> Reply:
     stored_id, earlier = _store(services, message)
     if earlier is not None:
         return Reply(earlier, duplicate=True)
@@ -106,33 +107,101 @@ def _receive(services, message: Message) -> Reply:
     case_id = None
     if text is None:
         text, case_id = _converse(services, ctx, message)
-    if text and not officer and not (within and may_message(services, message.phone, case_id)):
+    if text and not officer and not (within and may_message(services, message.phone, case_id, who(ctx).has_case)):
         text = None  # handled and kept; only the answer is withheld
-    # A message that may carry the safe word is not kept in words: reading it would give the word away.
-    kept = {"text": REDACTED} if ctx.extras.get("redact") else {}
-    with services.db.transaction() as session:
-        session.execute(update(InboundMessage).where(InboundMessage.id == stored_id)
-                        .values(reply=text, case_id=case_id, handled_at=utcnow(), **kept))
+    _handled(services, stored_id, text, case_id, ctx.extras.get("redact"), message if by_outbox and text else None)
     return Reply(text)
 
 
+def _handled(services, stored_id: int, reply: str | None, case_id: int | None, redact: bool,
+             reply_to: Message | None) -> None:
+    """Mark the message handled with its answer and, for `reply_to`, queue the answer: one
+    statement on PostgreSQL (the reply's row chained to the update), a provider's retry queueing
+    no second reply (the outbox row's key is the message's)."""
+    now = utcnow()
+    values = {"mark_id": stored_id, "mark_reply": reply, "mark_case_id": case_id, "mark_handled_at": now}
+    if redact:  # a message that may carry the safe word is not kept in words: it would give the word away
+        values["mark_text"] = REDACTED
+    if reply_to is not None:
+        values.update(out_recipient=reply_to.phone, out_channel=reply_to.channel, out_body=reply, out_purpose="reply",
+                      out_idempotency_key=f"reply:{reply_to.provider}:{reply_to.provider_id}",
+                      out_status=MessageStatus.PENDING, out_attempts=0, out_failover=False, out_created_at=now,
+                      out_updated_at=now)
+    if services.db.is_sqlite:  # in the request's own transaction: SQLite has one writer at a time
+        with services.db.transaction() as session:
+            conn = session.connection()
+            conn.execute(_mark_statement(bool(redact)), values)
+            queued = conn.execute(_reply_statement(), values).scalars().all() if reply_to else []
+    else:
+        with services.db.autocommit() as conn:
+            result = conn.execute(_mark_and_reply_statement(bool(redact)) if reply_to else
+                                  _mark_statement(bool(redact)), values)
+            queued = result.scalars().all() if reply_to else []
+    dispatch(services, list(queued))
+
+
+_MARKED = ("reply", "case_id", "handled_at")
+_REPLY = ("recipient", "channel", "body", "purpose", "idempotency_key", "status", "attempts", "failover",
+          "created_at", "updated_at")
+
+
+@lru_cache(maxsize=2)
+def _mark_statement(redact: bool):
+    """UPDATE inbound_messages SET reply, case_id, handled_at (and text) WHERE id, built once."""
+    table = InboundMessage.__table__
+    columns = _MARKED + (("text",) if redact else ())
+    return update(table).where(table.c.id == bindparam("mark_id")).values(
+        {c: bindparam(f"mark_{c}", type_=table.c[c].type) for c in columns})
+
+
+@lru_cache(maxsize=1)
+def _reply_statement():
+    table = OutboundMessage.__table__
+    return sqlite.insert(table).values({c: bindparam(f"out_{c}", type_=table.c[c].type) for c in _REPLY}) \
+        .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+
+
+@lru_cache(maxsize=2)
+def _mark_and_reply_statement(redact: bool):
+    """PostgreSQL: the mark and the reply's outbox row in one statement (a data-modifying CTE)."""
+    table = OutboundMessage.__table__
+    marked = _mark_statement(redact).returning(InboundMessage.__table__.c.id).cte("marked")
+    row = select(*(bindparam(f"out_{c}", type_=table.c[c].type) for c in _REPLY)).select_from(marked)
+    return postgresql.insert(table).from_select(list(_REPLY), row) \
+        .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+
+
 def _store(services, message: Message) -> tuple[int, str | None]:
-    """The stored message's id, and its earlier answer when it was already handled."""
+    """The stored message's id, and its earlier answer when it was already handled.
+
+    One statement that inserts the message unless its provider id was seen (a retry): on
+    PostgreSQL it commits on its own, one round trip."""
     data = {k: v for k, v in (("latitude", message.latitude), ("longitude", message.longitude),
                               ("address", message.address), ("media", message.media),
                               ("profile_name", message.profile_name)) if v}
-    try:
-        with services.db.transaction() as session:
-            row = InboundMessage(provider=message.provider, provider_id=message.provider_id,
-                                 channel=message.channel, phone=message.phone, to=message.to,
-                                 text=officers.redact(message.text), data=data)
-            session.add(row)
-            session.flush()
-            return row.id, None
-    except IntegrityError:
-        row = services.db().scalar(select(InboundMessage).where(
-            InboundMessage.provider == message.provider, InboundMessage.provider_id == message.provider_id))
-        return row.id, (row.reply or "") if row.handled_at else None
+    values = dict(provider=message.provider, provider_id=message.provider_id, channel=message.channel,
+                  phone=message.phone, to=message.to, text=officers.redact(message.text), data=data,
+                  received_at=utcnow())
+    db = services.db
+    if db.is_sqlite:  # in the request's own transaction: SQLite has one writer at a time
+        with db.transaction() as session:
+            stored = session.connection().execute(_store_statement("sqlite"), values).scalar()
+    else:
+        with db.autocommit() as conn:
+            stored = conn.execute(_store_statement("postgresql"), values).scalar()
+    if stored is not None:
+        return stored, None
+    row = services.db().execute(select(InboundMessage.id, InboundMessage.reply, InboundMessage.handled_at).where(
+        InboundMessage.provider == message.provider, InboundMessage.provider_id == message.provider_id)).one()
+    return row.id, (row.reply or "") if row.handled_at else None
+
+
+@lru_cache(maxsize=2)
+def _store_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect."""
+    table = InboundMessage.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=["provider", "provider_id"]).returning(table.c.id)
 
 
 # --- the conversation ----------------------------------------------------------------------------
@@ -276,7 +345,7 @@ def _status(services, ctx, rest: str, lang: str) -> str:
     """STATUS: the person's cases, or one of them by reference (only their own), in neutral
     words when one is discreet."""
     reference = normalise_reference(rest) if rest else None
-    key, values = watched.status(services.db(), services.texts, lang, own_numbers(ctx), reference)
+    key, values = watched.status(services.db, services.texts, lang, own_numbers(ctx), reference)
     return services.texts.get(lang, services.engine.text_key(key, ctx.channel), **values)
 
 

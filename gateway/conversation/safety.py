@@ -74,7 +74,14 @@ def no_checkins(ctx: Context, convo: Conversation) -> bool:
 
 
 def no_open_case(ctx: Context, convo: Conversation) -> bool:
-    return not watched.has_open_case(ctx.services.db, own_numbers(ctx))
+    return not may_have_cases(ctx, convo) or not watched.has_open_case(ctx.services.db, own_numbers(ctx))
+
+
+def may_have_cases(ctx: Context, convo: Conversation) -> bool:
+    """False when we know there is none: no case was ever raised from this number, nor in this
+    conversation, and the person has no other number (a round trip saved in a crisis)."""
+    facts = who(ctx)
+    return facts.has_case or facts.person_id is not None or bool(convo.answers.get("case_id"))
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -145,7 +152,9 @@ def ask_to_close(ctx: Context, convo: Conversation) -> dict:
 
 
 def list_cases(ctx: Context, convo: Conversation) -> dict:
-    key, values = watched.status(ctx.services.db(), ctx.texts, convo.lang, own_numbers(ctx))
+    if not may_have_cases(ctx, convo):
+        return {"text": "check_case.none"}
+    key, values = watched.status(ctx.services.db, ctx.texts, convo.lang, own_numbers(ctx))
     return {"text": key, **values}
 
 

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, and_, bindparam, literal, select
+from sqlalchemy import String, and_, bindparam, exists, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -43,11 +43,12 @@ class Who:
     contact_ok: bool | None = None  # safety settings: may this phone be contacted after an SOS (None: not said)
     registered: bool = False
     checkins: bool = False  # they agreed to check in every so many days
+    has_case: bool = False  # a case was raised from this number (we may always answer it)
 
     def to_dict(self) -> dict:
         return {"person_id": self.person_id, "language": self.language, "country": self.country,
                 "city": self.city, "draft": self.draft, "contact_ok": self.contact_ok, "registered": self.registered,
-                "checkins": self.checkins}
+                "checkins": self.checkins, "has_case": self.has_case}
 
     @classmethod
     def from_dict(cls, data: dict) -> Who:
@@ -59,7 +60,8 @@ _PHONES = bindparam("phones", expanding=True)  # the number under each data key 
 # One round trip for everything a conversation starts with, found or not.
 WHO_QUERY = (
     select(Person.id, Person.language, Registration.country, Registration.city, Draft.step, Draft.answers,
-           Safety.contact_ok, Registration.id, Safety.checkin_days)
+           Safety.contact_ok, Registration.id, Safety.checkin_days,
+           exists().where(Case.phone.in_(_PHONES)).label("has_case"))
     .select_from(_ASKED)
     .outerjoin(PersonPhone, PersonPhone.phone.in_(_PHONES))
     .outerjoin(Person, Person.id == PersonPhone.person_id)
@@ -81,10 +83,11 @@ def who_is(db, phone: str, session: str = "") -> Who:
         except DBAPIError as exc:
             if not exc.connection_invalidated or attempt == 2:
                 raise  # a dropped connection is retried once; anything else is real
-    person_id, language, country, city, draft_step, draft_answers, contact_ok, registration_id, checkin_days = row
+    person_id, language, country, city, draft_step, draft_answers, contact_ok, registration_id, checkin_days, has_case = row
     draft = {"step": draft_step, "answers": draft_answers} if draft_step else None
     return Who(person_id=person_id, language=language or "en", country=country, city=city, draft=draft,
-               contact_ok=contact_ok, registered=registration_id is not None, checkins=checkin_days is not None)
+               contact_ok=contact_ok, registered=registration_id is not None, checkins=checkin_days is not None,
+               has_case=bool(has_case))
 
 
 # --- a person's numbers: only proven ones show each other's cases ----------------------------------

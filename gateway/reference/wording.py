@@ -45,6 +45,6 @@ def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     text = (f"{label} {reference} {priority.upper()}: "
             f"{CATEGORY_LABELS.get(case['category'], case['category'].replace('_', ' '))}. {place(case)}. "
             f"Tel {case['phone']} ({contact}). To: {routed}. Reply ACK {reference}")
-    if case["description"]:
-        text += f". Says: {case['description']}"
+    if case["description"]:  # a missed check-in's description is ours, not the person's words
+        text += f". {'Note' if kind == 'check_in_missed' else 'Says'}: {case['description']}"
     return fit(text, parts=2)

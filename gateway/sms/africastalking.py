@@ -8,7 +8,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from gateway.store.outbox import record
-from gateway.cases.notices import send_reply
 from gateway.conversation.chat import Message, receive
 from gateway.store.models import MessageStatus
 from gateway.webhooks import BadRequest, check_at_token, optional, phone, plain, refusing, required
@@ -27,9 +26,7 @@ def incoming():
     check_at_token(services.settings)
     message = Message(channel="sms", provider="africastalking", provider_id=required("id", 80),
                       phone=phone("from"), text=optional("text", 2000) or "", to=optional("to", 40))
-    reply = receive(services, message)
-    if reply.text:
-        send_reply(services, message.phone, "sms", reply.text, f"africastalking:{message.provider_id}")
+    receive(services, message, by_outbox=True)  # the answer goes out through the outbox
     return plain("OK")
 
 
