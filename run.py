@@ -62,8 +62,11 @@ def main() -> int:
 
     # The simulator can speak as any number, officers' included: keep it on this machine.
     host = "127.0.0.1" if settings.simulator else "0.0.0.0"
+    # gunicorn's advice for sync workers, 2 x cores + 1: a request waiting on the database leaves
+    # its core to another (two workers queued a burst of SOS behind each other).
+    workers = env.get("WEB_CONCURRENCY") or str(2 * (os.cpu_count() or 1) + 1)
     web = [str(bin_dir / "gunicorn"), "--bind", f"{host}:{settings.port}", "--workers",
-           env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--access-logformat", ACCESS_LOG,
+           workers, "--access-logfile", "-", "--access-logformat", ACCESS_LOG,
            "app:create_app()"]
     worker = [sys.executable, "-m", "worker"]
     for name, command in (("web", web), ("worker", worker)):
