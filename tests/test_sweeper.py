@@ -154,3 +154,36 @@ def test_only_errors_that_prove_nothing_left_count_as_not_sent(label, url, timeo
     with pytest.raises(requests.RequestException) as caught:
         requests.post(url, data="to=%2B254700000100", timeout=timeout)
     assert never_sent(caught.value) is not sent
+
+
+def test_a_failed_delivery_report_is_sent_again_at_its_backoff_not_a_sweep_later(env, request, run_worker):
+    """The provider reports a delivered-to-nobody alert: it goes again (failing over) when the
+    policy's first backoff (5 s) is up, with a sweep interval of a minute."""
+    from gateway.store.outbox import record
+
+    env["SWEEP_INTERVAL"] = "60"
+    services = request.getfixturevalue("services")
+    a_case(services)
+    run_worker()
+    (first, *_) = outbox(services)
+    assert first.status == MessageStatus.SENT and first.provider_id
+    reported = utcnow()
+    assert record(services, first.provider, first.provider_id, MessageStatus.FAILED, "DeliveryFailure")
+    run_worker()  # the job the report queued finds it not due yet
+    assert outbox(services)[0].status == MessageStatus.PENDING
+    stop = threading.Event()
+    sweeper = Sweeper(services, stop)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 15
+        while services.queue.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        handed_over = utcnow()
+    finally:
+        stop.set()
+        sweeper.join(timeout=10)
+    backoff = services.policy.delivery.wait_before(2)
+    assert reported + backoff <= handed_over < reported + backoff + timedelta(seconds=3)
+    run_worker()
+    again = outbox(services)[0]
+    assert (again.status, again.attempts, again.failover) == (MessageStatus.SENT, 2, True)
