@@ -179,3 +179,23 @@ def test_what_the_limits_refused_is_counted(env, request):
     Chat(client, services, channel="sms", phone="+8821612345678").send("hello")  # a range we do not serve
     _, samples = metrics(client)
     assert named(samples, "msaada_limited_total") == {(("limit", "sender"),): 2, (("limit", "reply_abroad"),): 1}
+
+
+@pytest.mark.one_database
+def test_webhook_counts_reach_redis_in_batches_and_none_is_lost(services):
+    """Each process adds its counts to Redis in one pipeline a second, not one HINCRBY per
+    webhook; a scrape flushes its own process first."""
+    from ops import WEBHOOK_COUNTS, Tally
+
+    tally, redis = Tally(every=60), services.redis
+    redis.delete(WEBHOOK_COUNTS)
+    tally.flush(redis)
+    for _ in range(50):
+        tally.add(redis, "ussd|africastalking|200")
+    tally.add(redis, "sms|twilio|403")
+    assert redis.hgetall(WEBHOOK_COUNTS) == {}  # still in the process: nothing sent per webhook
+    tally.flush(redis)
+    assert redis.hgetall(WEBHOOK_COUNTS) == {b"ussd|africastalking|200": b"50", b"sms|twilio|403": b"1"}
+    tally.every = 0  # a second has passed: the next webhook sends the batch
+    tally.add(redis, "sms|twilio|403")
+    assert redis.hget(WEBHOOK_COUNTS, "sms|twilio|403") == b"2"
