@@ -278,7 +278,9 @@ DOCUMENT = {
         }},
         "/stats": {"get": {
             "operationId": "getStats", "summary": "Aggregates over cases (analyst tokens too)",
-            "description": "Staff tokens get exact figures. " + HIDDEN_COUNTS,
+            "description": "Over the window [since, until): the last 12 weeks when neither is given, until now "
+                           "when only since is, 12 weeks before until when only until is; at most 366 days "
+                           "(a longer one is a 400). Staff tokens get exact figures. " + HIDDEN_COUNTS,
             "parameters": [
                 SINCE, UNTIL,
                 query("weekly_by", {"type": "string", "enum": list(DIMENSIONS)},

@@ -28,7 +28,7 @@ from gateway.cases.lifecycle import normalise_reference
 from gateway.conversation.diaspora import job_history
 from gateway.store import audit
 from gateway.store.models import (Association, Case, CaseEvent, CaseStatus, OutboundMessage, Person, Placement,
-                                  Registration, Role)
+                                  Registration, Role, utcnow)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -254,6 +254,13 @@ def show_stats():
     since, until = params.moment("since"), params.moment("until")
     if since is not None and until is not None and until <= since:
         raise params.bad("until: must be later than since")
+    # A window always, and a bounded one: the counts cost what the window holds, not every case.
+    if until is None:
+        until = max(utcnow(), since) if since is not None else utcnow()
+    if since is None:
+        since = until - stats.DEFAULT_WINDOW
+    if until - since > stats.MAX_WINDOW:
+        raise params.bad(f"since, until: at most {stats.MAX_WINDOW.days} days apart; ask for one year at a time")
     weekly_by = params.choice("weekly_by", tuple(stats.DIMENSIONS))
     if weekly_by is not None:
         try:

@@ -8,7 +8,7 @@ Cases are raised the way people raise them, by dialling an SOS over USSD.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import hypothesis
 import jsonschema_rs
@@ -426,6 +426,13 @@ def test_stats_by_token(client, dial, services):
     assert get(client, "/stats", since=later).get_json()["total"] == 0
     for bad in ({"since": "soon"}, {"weekly_by": "colour"}, {"since": later, "until": later}):
         assert get(client, "/stats", **bad).status_code == 400
+    # A window always, a year at most: the default is the last 12 weeks.
+    default = get(client, "/stats").get_json()
+    since, until = (datetime.fromisoformat(default[k].replace("Z", "+00:00")) for k in ("since", "until"))
+    assert until - since == timedelta(weeks=12) and default["total"] == 3
+    too_long = get(client, "/stats", since="2025-01-01", until="2026-01-03")
+    assert too_long.status_code == 400 and "366 days" in too_long.get_json()["error"]
+    assert get(client, "/stats", since="2025-01-01", until="2026-01-01").status_code == 200
 
 
 # --- aggregates for analysts: need to know ----------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case as when
 from sqlalchemy import func, or_, select
@@ -101,6 +101,12 @@ class NotForAnalysts(UnknownDimension):
     """`by` is a dimension analysts may not count by (employer names are typed by the public)."""
 
 
+# /api/v1/stats counts over a window: the last 12 weeks unless asked, at most a year (a
+# year of a crisis is a few hundred thousand cases; all of them would be every case there is).
+DEFAULT_WINDOW = timedelta(weeks=12)
+MAX_WINDOW = timedelta(days=366)
+
+
 def total(session, viewer: Viewer, since: datetime | None = None, until: datetime | None = None) -> int:
     """How many cases were opened in the window."""
     return session.scalar(_window(select(func.count(Case.id)), viewer, since, until))
@@ -124,24 +130,41 @@ def counts(session, viewer: Viewer, by: str, since: datetime | None = None,
 def weekly(session, viewer: Viewer, by: str | None = None, since: datetime | None = None,
            until: datetime | None = None) -> list[WeekCount]:
     """Cases opened in the window per ISO week (and per `by` within each week, when given),
-    in week order, the most first within a week.
+    in week order, the most first within a week. Counted by day in SQL (a row per day and
+    value, not per case), and the days put in their ISO weeks here: both databases agree.
 
     Raises:
         UnknownDimension: when `by` is given and is not a dimension.
     """
-    columns = [Case.created_at] + ([_column(by)] if by else [])
+    day = _day(session)
+    columns = [day] + ([_column(by)] if by else [])
     tally = _Tally(by)
-    for row in session.execute(_window(select(*columns), viewer, since, until, by)):
-        year, week, _ = row[0].isocalendar()
-        tally.add((f"{year:04d}-W{week:02d}",), row[1] if by else None, 1)
+    for row in session.execute(_window(select(*columns, func.count(Case.id)), viewer, since, until, by)
+                               .group_by(*columns)):
+        year, week, _ = _as_date(row[0]).isocalendar()
+        tally.add((f"{year:04d}-W{week:02d}",), row[1] if by else None, row[-1])
     return [WeekCount(week, key, count) for (week,), key, count in tally.rows()]
+
+
+def _day(session):
+    """The UTC day a case was opened, as SQL groups it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", Case.created_at))
+    return func.date(Case.created_at)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def time_to_ack(session, viewer: Viewer, since: datetime | None = None,
                 until: datetime | None = None) -> list[AckTimes]:
     """Per mission, the median and 90th percentile of the seconds from opening to the first
     acknowledgement (a case resolved without an ACK counts as acknowledged when resolved),
-    over the cases opened in the window. Missions in order of their id, None last."""
+    over the cases opened in the window. Missions in order of their id, None last.
+    PostgreSQL computes them (percentile_cont); SQLite, which has no percentiles, here."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _time_to_ack_in_sql(session, viewer, since, until)
     query = select(Case.mission_id, Case.created_at, Case.acknowledged_at)
     waits: dict[str | None, list[float]] = {}
     pending: Counter = Counter()
@@ -158,6 +181,18 @@ def time_to_ack(session, viewer: Viewer, since: datetime | None = None,
         rows.append(AckTimes(mission_id, len(seconds), pending[mission_id],
                              percentile(seconds, 0.5), percentile(seconds, 0.9)))
     return rows
+
+
+def _time_to_ack_in_sql(session, viewer: Viewer, since, until) -> list[AckTimes]:
+    wait = func.greatest(func.extract("epoch", Case.acknowledged_at - Case.created_at), 0.0)
+    acked = Case.acknowledged_at.is_not(None)
+    query = select(Case.mission_id, func.count(Case.acknowledged_at), func.count().filter(~acked),
+                   func.percentile_cont(0.5).within_group(wait).filter(acked),
+                   func.percentile_cont(0.9).within_group(wait).filter(acked))
+    found = session.execute(_window(query, viewer, since, until).group_by(Case.mission_id)).all()
+    return [AckTimes(mission, n, pending, None if median is None else float(median),
+                     None if p90 is None else float(p90))
+            for mission, n, pending, median, p90 in sorted(found, key=lambda r: (r[0] is None, r[0] or ""))]
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

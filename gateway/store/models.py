@@ -282,8 +282,11 @@ class Case(Base):
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id",
                                                    cascade="all, delete-orphan")
 
+    # Newest first (the API's list; PostgreSQL reads the index backwards) and the last hour
+    # (crisis detection), from the index at any number of cases.
     __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),
-                      Index("ix_cases_status_created", "status", "created_at"))
+                      Index("ix_cases_status_created", "status", "created_at"),
+                      Index("ix_cases_created_id", "created_at", "id"))
 
     def as_row(self) -> dict:
         """The case's columns by name (what alert texts are made from)."""
