@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from escalation import crisis
 from escalation.jobs import deliver, expire_leases, worker_name
 from escalation.ladder import climb_overdue, hurry_failed_levels
-from gateway.store import retention, spool
+from gateway.store import retention, spool, tallies
 from gateway.store.models import Heartbeat, MessageStatus, OutboundMessage, utcnow
 from gateway.store.outbox import dispatch
 
@@ -46,7 +46,8 @@ def sweep_once(services, now=None) -> dict:
     4. crises are detected or ended;
     5. due pending rows are handed to the queue (or sent here when the queue is away);
     6. the domain's own periodic work (`services.sweeps`: check-in reminders, missed check-ins);
-    7. once a day, personal data past its time goes (gateway/store/retention.py).
+    7. once a day, personal data past its time goes (gateway/store/retention.py);
+    8. the running totals /metrics reads are brought up to a few minutes ago (gateway/store/tallies.py).
     """
     done = {"replayed": spool.replay(services), **expire_leases(services, now)}
     done["hurried"] = hurry_failed_levels(services, now)
@@ -57,6 +58,7 @@ def sweep_once(services, now=None) -> dict:
         done.update(task(services, now))
     done["requeued"] = requeue_pending(services)
     done["retention"] = retention.daily(services, now)
+    tallies.refresh(services.db, now)
     beat(services)
     return done
 

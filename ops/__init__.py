@@ -1,7 +1,8 @@
 """For the load balancer and Prometheus: `/healthz`, `/readyz` and `/metrics`.
 
 Metrics are read at scrape time from the places that already hold the truth: the database
-(cases, escalations, time to acknowledge), RQ's queue in Redis (depth) and one Redis hash of
+(cases, escalations, time to acknowledge: running totals the sweeper keeps, plus the last
+minutes counted at the scrape, gateway/store/tallies.py), RQ's queue in Redis (depth) and one Redis hash of
 webhook counts (each process adds its own every second), so every web and worker process on
 every machine adds up without a multiprocess registry.
 """
@@ -16,11 +17,11 @@ from collections import Counter
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from sqlalchemy import case as when
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.store import spool
+from gateway.store import spool, tallies
+from gateway.store.tallies import ACK_BUCKETS
 from gateway.store.models import AuditEntry, Case, MessageStatus, OutboundMessage, utcnow
 
 bp = Blueprint("ops", __name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_COUNTS = "msaada:metrics:webhooks"
 CHANNEL_OF = {"ussd_africastalking": "ussd", "sms_africastalking": "sms", "sms_twilio": "sms",
               "whatsapp_twilio": "whatsapp"}
-ACK_BUCKETS = (60, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
+TALLIED = {tally.name: tally for tally in tallies.TALLIES}
 
 
 @bp.get("/healthz")
@@ -136,18 +137,13 @@ class Collector:
         yield from self._limited()
         session = self.services.db()
         opened = CounterMetricFamily("msaada_cases_opened", "Cases opened", labels=["kind", "priority"])
-        for kind, priority, count in session.execute(
-                select(Case.kind, Case.priority, func.count()).group_by(Case.kind, Case.priority)):
-            opened.add_metric([kind.value, priority.value], count)
+        for (kind, priority), (count,) in sorted(tallies.totals(session, TALLIED["cases_opened"]).items()):
+            opened.add_metric([kind, priority], count)
         yield opened
         sent = CounterMetricFamily("msaada_escalations_sent", "Escalation SMS accepted by a provider",
                                    labels=["level"])
-        for level, count in session.execute(
-                select(OutboundMessage.level, func.count()).where(
-                    OutboundMessage.purpose == "alert",
-                    OutboundMessage.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)))
-                .group_by(OutboundMessage.level)):
-            sent.add_metric([str(level or 0)], count)
+        for (level,), (count,) in sorted(tallies.totals(session, TALLIED["escalations_sent"]).items()):
+            sent.add_metric([level], count)
         yield sent
         pending = GaugeMetricFamily("msaada_outbox_pending", "Outbound messages waiting to be sent")
         pending.add_metric([], session.scalar(select(func.count()).where(
@@ -216,16 +212,10 @@ class Collector:
         yield family
 
     def _time_to_ack(self, session):
-        if session.bind.dialect.name == "postgresql":
-            seconds = func.extract("epoch", Case.acknowledged_at - Case.created_at)
-        else:
-            seconds = (func.julianday(Case.acknowledged_at) - func.julianday(Case.created_at)) * 86400.0
-        columns = [func.sum(when((seconds <= bound, 1), else_=0)) for bound in ACK_BUCKETS]
-        row = session.execute(select(func.count(), func.coalesce(func.sum(seconds), 0), *columns)
-                              .where(Case.acknowledged_at.is_not(None))).one()
-        count, total, cumulative = row[0], float(row[1]), [int(v or 0) for v in row[2:]]
+        count, total, *cumulative = tallies.totals(session, TALLIED["time_to_acknowledge"]).get(
+            (), [0.0] * (2 + len(ACK_BUCKETS)))
         family = HistogramMetricFamily("msaada_time_to_acknowledge_seconds",
                                        "From a case opening to its acknowledgement")
-        buckets = [(str(b), c) for b, c in zip(ACK_BUCKETS, cumulative)] + [("+Inf", count)]
+        buckets = [(str(b), int(c)) for b, c in zip(ACK_BUCKETS, cumulative)] + [("+Inf", int(count))]
         family.add_metric([], buckets, sum_value=total)
         return family

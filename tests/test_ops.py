@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app import create_app
 from config.settings import Settings
-from gateway.store.models import Case, CaseStatus
+from gateway.store.models import Case, CaseStatus, OutboundMessage
 from tests.channels import Chat, at_url
 from tests.rows import the_case
 
@@ -199,3 +199,43 @@ def test_webhook_counts_reach_redis_in_batches_and_none_is_lost(services):
     tally.every = 0  # a second has passed: the next webhook sends the batch
     tally.add(redis, "sms|twilio|403")
     assert redis.hget(WEBHOOK_COUNTS, "sms|twilio|403") == b"2"
+
+
+def test_running_totals_count_every_case_once_whenever_the_sweeper_closes_a_stretch(services, run_worker):
+    """/metrics reads stored totals plus the minutes since: the same figures as counting every
+    row, however the sweeper's refreshes fall, never a row twice."""
+    from gateway.cases.lifecycle import NewCase, submit
+    from gateway.cases.officers import acknowledge
+    from gateway.store import tallies
+    from gateway.store.models import CaseKind
+
+    def sos(category):
+        return submit(services, NewCase(kind=CaseKind.DISTRESS, category=category, phone="+254712345678",
+                                        channel="ussd", country="SA", city="Jeddah"))
+
+    def figures():
+        session = services.db()
+        try:
+            return {tally.name: tallies.totals(session, tally) for tally in tallies.TALLIES}
+        finally:
+            services.db.remove()
+
+    first = sos("physical_abuse")
+    sos("unpaid_wages")
+    run_worker()
+    acknowledge(services, first.id, "+254700000100", "Response Centre", "", "sms")
+    before = figures()
+    assert before["cases_opened"] == {("distress", "critical"): [1.0], ("distress", "high"): [1.0]}
+    assert sum(v[0] for v in before["escalations_sent"].values()) == 4  # Response Centre and Jeddah, twice
+    assert before["time_to_acknowledge"][()][0] == 1
+    earlier = tallies.LAG + timedelta(minutes=1)  # as if all that happened three minutes ago
+    with services.db.transaction() as session:
+        for row in [*session.scalars(select(Case)), *session.scalars(select(OutboundMessage))]:
+            for name in ("created_at", "acknowledged_at", "send_started_at"):
+                if getattr(row, name, None) is not None:
+                    setattr(row, name, getattr(row, name) - earlier)
+    tallies.refresh(services.db)  # everything so far is stored
+    tallies.refresh(services.db)  # and not again
+    assert figures() == before
+    sos("physical_abuse")  # after the stored stretch: counted live
+    assert figures()["cases_opened"][("distress", "critical")] == [2.0]

@@ -286,7 +286,8 @@ class Case(Base):
     # (crisis detection), from the index at any number of cases.
     __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),
                       Index("ix_cases_status_created", "status", "created_at"),
-                      Index("ix_cases_created_id", "created_at", "id"))
+                      Index("ix_cases_created_id", "created_at", "id"),
+                      Index("ix_cases_acknowledged_at", "acknowledged_at"))
 
     def as_row(self) -> dict:
         """The case's columns by name (what alert texts are made from)."""
@@ -340,7 +341,8 @@ class OutboundMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),
+                      Index("ix_outbound_send_started", "send_started_at"))
 
 
 class InboundMessage(Base):
@@ -374,6 +376,16 @@ class Heartbeat(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime]
     by: Mapped[str] = mapped_column(String(80))  # host:pid
+
+
+class MetricTally(Base):
+    """A running total for /metrics up to `until` (gateway/store/tallies.py): counts only."""
+
+    __tablename__ = "metric_tallies"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    until: Mapped[datetime]
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # "label|label" -> [count, ...]
 
 
 class Crisis(Base):
