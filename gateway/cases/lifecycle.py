@@ -197,14 +197,14 @@ def submit(services, new: NewCase) -> Opened:
 OPEN_STATUSES = (CaseStatus.OPEN, CaseStatus.ESCALATED, CaseStatus.ACKNOWLEDGED)
 
 
-OPEN_CASE_OF = (select(Case.id, Case.reference).where(
+OPEN_CASE_OF = (select(Case.id, Case.reference, Case.status).where(
     Case.phone.in_(bindparam("phones", expanding=True)), Case.status.in_(OPEN_STATUSES),
     Case.kind == CaseKind.DISTRESS, Case.unverified.is_(False))
     .order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
 
 
 def open_case_of(db, phones: set[str]):
-    """(id, reference) of the newest distress case of their own still open that was raised from
+    """(id, reference, status) of the newest distress case of their own still open that was raised from
     any of `phones`, or None. One statement, no transaction: it runs on every SOS.
 
     Reports made for someone else (a missing relative, a death, someone else's distress) are

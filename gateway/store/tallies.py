@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import case as when
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from gateway.store.models import Case, MessageStatus, MetricTally, OutboundMessage, utcnow
 
@@ -58,6 +59,13 @@ def totals(session, tally: Tally, now=None) -> dict[tuple, list[float]]:
 def refresh(db, now=None) -> None:
     """Close the stretch up to `now - LAG` into each stored total (the sweeper's leader)."""
     until = (now or utcnow()) - LAG
+    try:
+        _refresh(db, until)
+    except IntegrityError:
+        pass  # another sweeper stored the first totals at the same moment: they are the same
+
+
+def _refresh(db, until) -> None:
     with db.transaction() as session:
         for tally in TALLIES:
             stored = session.get(MetricTally, tally.name, with_for_update=True)
