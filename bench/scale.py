@@ -11,9 +11,9 @@ For each size N, one after the other:
 2. N cases written with COPY, as two years of a busy service would leave them: about 10 timeline
    events and 3 outbound messages each, 1 registration per 10 cases (person, numbers, search
    terms, some safety settings), audit entries (a view of each case handled, a retention round a
-   day) and diaspora associations. Personal
-   columns hold what the app's own column types seal (a pool of values sealed once, reused);
-   the data is in the state the daily retention leaves it (see `write_cases`). Then VACUUM ANALYZE;
+   day) and diaspora associations. Personal columns hold what the app's own column types seal (a
+   pool of values sealed once, reused); the data is in the state the daily retention leaves it
+   (see `write_cases`). Then VACUUM ANALYZE;
 3. gunicorn serving `app:create_app()`; an operator and an analyst sign in through the login form,
    and API tokens of both scopes are configured. The data is checked through the app (a case
    page shows its timeline, the queue lists open cases, a name finds registrations);
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, tmp: Path, cleanup: list) -> int:
     started = datetime.now(timezone.utc)
+    commit, dirty = _git("rev-parse", "HEAD"), bool(_git("status", "--porcelain", "--untracked-files=no"))
     redis_client, redis_url = setup_redis(args.redis_url, cleanup)
     say(f"redis: {redis_url} (flushed); sizes: {', '.join(f'{n:,}' for n in args.sizes)}; "
         f"{args.requests} timed requests per endpoint")
@@ -98,8 +99,7 @@ def run(args, tmp: Path, cleanup: list) -> int:
     report = {
         "started": started.isoformat(timespec="seconds"), "cores": os.cpu_count(), "workers": args.workers,
         "requests": args.requests, "seed": args.seed, "python": platform.python_version(),
-        "platform": platform.platform(), "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "platform": platform.platform(), "commit": commit, "dirty": dirty,
         "sizes": {str(size): result for size, result in sizes.items()},
         "growth": growth(sizes),
     }
