@@ -491,8 +491,10 @@ def write_cases(database_url: str, services, size: int, rng, seal: Sealer, now, 
             created = now - SPAN - NEWEST + SPAN * (cid - 1 + rng.random()) / size
             if created.date() != last_day:  # the day's retention round, in the audit log as the sweeper writes it
                 last_day = created.date()
+                # Not drawn from rng: how many days the span crosses depends on the time of day,
+                # and the cases must not change with it.
                 audit(created, "system", "retention", None,
-                      {"drafts": 0, "messages": rng.randrange(1000), "cases": 0, "audit": 0})
+                      {"drafts": 0, "messages": cid % 1000, "cases": 0, "audit": 0})
 
             # What the case is, where, from whom, and how far it got.
             kind, category = rng.choices(types, weights=type_weights)[0]
