@@ -36,7 +36,6 @@ import platform
 import random
 import re
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -49,6 +48,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ussd import _git  # noqa: E402 - one way to ask git, shared with the other benchmarks
 from bench.ussd import (DEFAULT_PG_ADMIN, BenchError, load_directory, run_cleaning_up, say,  # noqa: E402
                         setup_database, setup_redis, start_gunicorn)
 
@@ -882,13 +882,6 @@ def print_table(report: dict, path: Path) -> None:
 
 def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def _git(*words: str) -> str:
-    try:
-        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 if __name__ == "__main__":
