@@ -27,6 +27,21 @@ def a_case(services):
                                     channel="ussd", country="SA", city="Jeddah"))
 
 
+def first_hand_over(services, timeout: float):
+    """Run the sweeper loop until it hands the queue a job; when it did."""
+    stop = threading.Event()
+    sweeper = Sweeper(services, stop)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while services.queue.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return utcnow()
+    finally:
+        stop.set()
+        sweeper.join(timeout=10)
+
+
 def swept(services):
     try:
         return last_sweep(services.db())
@@ -82,17 +97,7 @@ def test_a_retry_goes_out_when_it_is_due_not_a_sweep_later(env, request, run_wor
     with services.db.transaction() as session:  # as a failed first attempt leaves them
         session.execute(update(OutboundMessage).values(attempts=1, next_attempt_at=due))
     services.redis.flushdb()  # no job queued for them any more
-    stop = threading.Event()
-    sweeper = Sweeper(services, stop)
-    sweeper.start()
-    try:
-        deadline = time.monotonic() + 10
-        while services.queue.count == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        handed_over = utcnow()
-    finally:
-        stop.set()
-        sweeper.join(timeout=10)
+    handed_over = first_hand_over(services, 10)
     assert due <= handed_over < due + timedelta(seconds=3)
     run_worker()
     assert {r.status for r in outbox(services)} == {MessageStatus.SENT}
@@ -171,17 +176,7 @@ def test_a_failed_delivery_report_is_sent_again_at_its_backoff_not_a_sweep_later
     assert record(services, first.provider, first.provider_id, MessageStatus.FAILED, "DeliveryFailure")
     run_worker()  # the job the report queued finds it not due yet
     assert outbox(services)[0].status == MessageStatus.PENDING
-    stop = threading.Event()
-    sweeper = Sweeper(services, stop)
-    sweeper.start()
-    try:
-        deadline = time.monotonic() + 15
-        while services.queue.count == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        handed_over = utcnow()
-    finally:
-        stop.set()
-        sweeper.join(timeout=10)
+    handed_over = first_hand_over(services, 15)
     backoff = services.policy.delivery.wait_before(2)
     assert reported + backoff <= handed_over < reported + backoff + timedelta(seconds=3)
     run_worker()
