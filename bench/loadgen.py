@@ -46,8 +46,14 @@ from array import array
 from urllib.parse import urlencode, urlsplit
 
 AT_TOKEN = "bench-at-callback-token-0123"  # AT_WEBHOOK_TOKEN of the server under test
+TWILIO_TOKEN = "bench-twilio-auth-token-0123"  # TWILIO_AUTH_TOKEN of the server under test
+PUBLIC_BASE_URL = "https://msaada.bench"  # PUBLIC_BASE_URL of the server: what Twilio signs
 PATH = f"/ussd/africastalking?token={AT_TOKEN}"
 STEPS = ("", "1", "1*1", "1*1*1", "1*1*1*5", "1*1*1*5*1")  # SOS, category, country, city, contact ok
+CHAT_STEPS = ("SOS my madam beat me", "1", "1", "1")  # the keyword opens the case; three answers follow
+CHANNELS = ("ussd", "sms-at", "sms-twilio", "whatsapp")
+PATHS = {"ussd": PATH, "sms-at": f"/sms/africastalking?token={AT_TOKEN}", "sms-twilio": "/sms/twilio",
+         "whatsapp": "/whatsapp/twilio"}
 TIMEOUT = 10.0  # seconds for one request, connecting included
 DRAIN = 10.0  # seconds the open loop waits after the last due time for late answers
 
@@ -56,14 +62,21 @@ now = time.monotonic  # system-wide on Linux, so comparable between the client p
 
 # --- requests ------------------------------------------------------------------------------------
 
-def request_bytes(host: str, port: int, body: bytes) -> bytes:
-    return (f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+def request_bytes(host: str, port: int, body: bytes, path: str = PATH, headers: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+            f"{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
-def journey(host: str, port: int, rng: random.Random) -> list[bytes]:
-    """The six prepared requests of one SOS journey, with its own session id and phone."""
+def steps(channel: str) -> tuple[str, ...]:
+    return STEPS if channel == "ussd" else CHAT_STEPS
+
+
+def journey(host: str, port: int, rng: random.Random, channel: str = "ussd") -> list[bytes]:
+    """The prepared requests of one SOS journey on `channel`, from a number of its own: six USSD
+    screens, or the four messages of a chat SOS (signed as Twilio signs them on its channels)."""
+    if channel != "ussd":
+        return _chat_journey(host, port, rng, channel)
     fields = {"sessionId": f"ATUid_{uuid.UUID(int=rng.getrandbits(128), version=4).hex}",
               "serviceCode": "*384*1#", "phoneNumber": f"+2547{rng.randrange(10 ** 8):08d}",
               "networkCode": "63902", "text": ""}
@@ -71,6 +84,30 @@ def journey(host: str, port: int, rng: random.Random) -> list[bytes]:
     for text in STEPS:
         fields["text"] = text
         payloads.append(request_bytes(host, port, urlencode(fields).encode()))
+    return payloads
+
+
+def _chat_journey(host: str, port: int, rng: random.Random, channel: str) -> list[bytes]:
+    from twilio.request_validator import RequestValidator
+
+    path, payloads = PATHS[channel], []
+    phone = f"+9715{rng.randrange(10 ** 8):08d}" if channel == "whatsapp" else f"+2547{rng.randrange(10 ** 8):08d}"
+    for text in CHAT_STEPS:
+        sid = f"{rng.getrandbits(128):032x}"
+        if channel == "sms-at":
+            fields = {"from": phone, "to": "22384", "text": text, "date": "2026-12-04 10:00:00", "id": sid,
+                      "linkId": sid[:16]}
+            payloads.append(request_bytes(host, port, urlencode(fields).encode(), path))
+            continue
+        sender, to = (f"whatsapp:{phone}", "whatsapp:+14155238886") if channel == "whatsapp" else (phone, "+15005550006")
+        fields = {"MessageSid": f"SM{sid}", "SmsMessageSid": f"SM{sid}", "AccountSid": "AC" + "0" * 32,
+                  "From": sender, "To": to, "Body": text, "NumMedia": "0", "SmsStatus": "received",
+                  "ApiVersion": "2010-04-01"}
+        if channel == "whatsapp":
+            fields.update(ProfileName="Amina", WaId=phone.lstrip("+"))
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + path, fields)
+        payloads.append(request_bytes(host, port, urlencode(fields).encode(), path,
+                                      f"X-Twilio-Signature: {signature}\r\n"))
     return payloads
 
 
@@ -198,7 +235,8 @@ def _status(head: bytes) -> int:
 class _Tally:
     """What one client process saw."""
 
-    def __init__(self):
+    def __init__(self, channel: str = "ussd"):
+        self.channel = channel
         self.latencies = array("d")  # seconds, successful requests only
         self.lags = array("d")  # open loop: seconds between due time and actual send
         self.ok = 0
@@ -207,7 +245,7 @@ class _Tally:
         self.journeys = 0  # journeys whose last step answered END
 
     def record(self, status, body, error) -> bool:
-        if error is None and status == 200 and body[:4] in (b"CON ", b"END "):
+        if error is None and status == 200 and (self.channel != "ussd" or body[:4] in (b"CON ", b"END ")):
             self.ok += 1
             return True
         self.error(error or f"HTTP {status}: {body[:60].decode('utf-8', 'replace')!r}")
@@ -220,16 +258,17 @@ class _Tally:
 
 # --- closed loop ---------------------------------------------------------------------------------
 
-def _closed(host: str, port: int, sessions: int, start: float, seconds: float, seed: int) -> dict:
-    client, tally, rng = Client(host, port), _Tally(), random.Random(seed)
+def _closed(host: str, port: int, sessions: int, start: float, seconds: float, seed: int,
+            channel: str = "ussd") -> dict:
+    client, tally, rng = Client(host, port), _Tally(channel), random.Random(seed)
     deadline = start + seconds
-    last = len(STEPS) - 1
+    last = len(steps(channel)) - 1
 
     def run(payloads: list[bytes], step: int) -> None:
         if now() >= deadline:
             return
         if payloads is None:
-            payloads = journey(host, port, rng)
+            payloads = journey(host, port, rng, channel)
         sent = now()
 
         def done(status, body, error):
@@ -238,7 +277,7 @@ def _closed(host: str, port: int, sessions: int, start: float, seconds: float, s
             if not tally.record(status, body, error):
                 client.call_at(now() + 0.01, lambda: run(None, 0))  # give up this journey; no spinning
             elif step == last:
-                tally.journeys += body.startswith(b"END ")
+                tally.journeys += channel != "ussd" or body.startswith(b"END ")
                 run(None, 0)
             else:
                 run(payloads, step + 1)
@@ -258,15 +297,17 @@ def _closed(host: str, port: int, sessions: int, start: float, seconds: float, s
 
 # --- open loop -----------------------------------------------------------------------------------
 
-def _open(host: str, port: int, rate: float, count: int, start: float, gap: float, seed: int) -> dict:
+def _open(host: str, port: int, rate: float, count: int, start: float, gap: float, seed: int,
+          channel: str = "ussd") -> dict:
     """`count` requests, the i-th due at start + i/rate. Journeys come in groups of `group`
     sessions: their first steps, then their second steps, ... so one session's steps are `gap`
     seconds apart."""
-    client, tally, rng = Client(host, port), _Tally(), random.Random(seed)
+    client, tally, rng = Client(host, port), _Tally(channel), random.Random(seed)
     group = max(1, round(gap * rate))
     sessions: dict[int, dict] = {}  # session number -> {"payloads", "busy", "waiting": [(step, due)]}
     last_answer = start
-    last = len(STEPS) - 1
+    length = len(steps(channel))
+    last = length - 1
 
     def send(number: int, session: dict, step: int, due: float) -> None:
         session["busy"] = True
@@ -280,7 +321,7 @@ def _open(host: str, port: int, rate: float, count: int, start: float, gap: floa
                 tally.latencies.append(t - due)  # from the due time: queueing in the server counts
                 last_answer = max(last_answer, t)
             if tally.record(status, body, error) and step == last:
-                tally.journeys += body.startswith(b"END ")
+                tally.journeys += channel != "ussd" or body.startswith(b"END ")
             if step == last:
                 sessions.pop(number, None)
             elif session["waiting"]:  # the next step fell due meanwhile
@@ -294,11 +335,11 @@ def _open(host: str, port: int, rate: float, count: int, start: float, gap: floa
         t = now()
         while i < count and start + i / rate <= t:
             due = start + i / rate
-            batch, within = divmod(i, group * len(STEPS))
+            batch, within = divmod(i, group * length)
             step, member = divmod(within, group)
             number = batch * group + member
             if step == 0:
-                sessions[number] = {"payloads": journey(host, port, rng), "busy": False, "waiting": []}
+                sessions[number] = {"payloads": journey(host, port, rng, channel), "busy": False, "waiting": []}
             session = sessions[number]
             if session["busy"]:
                 session["waiting"].append((step, due))  # sent once the previous answer is in
@@ -415,19 +456,19 @@ def _ms(seconds: float) -> float:
 
 
 def closed_loop(host: str, port: int, *, concurrency: int = 32, seconds: float = 15,
-                processes: int = 2) -> dict:
+                processes: int = 2, channel: str = "ussd") -> dict:
     """`concurrency` sessions back to back for `seconds`, spread over `processes` clients."""
     processes = max(1, min(processes, concurrency))
     start = now() + 0.3  # all clients start together
     shares = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
-    args = [(host, port, share, start, seconds, random.randrange(2 ** 32)) for share in shares]
+    args = [(host, port, share, start, seconds, random.randrange(2 ** 32), channel) for share in shares]
     result = _run("closed", args, wait=seconds + TIMEOUT + 30)
-    result.update(mode="closed", concurrency=concurrency)
+    result.update(mode="closed", concurrency=concurrency, channel=channel)
     return result
 
 
 def open_loop(host: str, port: int, *, rate: float = 500, seconds: float = 15, processes: int = 2,
-              gap: float = 0.2) -> dict:
+              gap: float = 0.2, channel: str = "ussd") -> dict:
     """`rate` requests per second in total, due at fixed times, for `seconds`."""
     processes = max(1, processes)
     total = int(round(rate * seconds))
@@ -435,9 +476,9 @@ def open_loop(host: str, port: int, *, rate: float = 500, seconds: float = 15, p
     args = []
     for i in range(processes):  # client i sends requests i, i+P, i+2P, ... of one schedule
         count = len(range(i, total, processes))
-        args.append((host, port, rate / processes, count, start + i / rate, gap, random.randrange(2 ** 32)))
+        args.append((host, port, rate / processes, count, start + i / rate, gap, random.randrange(2 ** 32), channel))
     result = _run("open", args, wait=seconds + DRAIN + TIMEOUT + 30)
-    result.update(mode="open", target_rps=rate, gap_seconds=gap)
+    result.update(mode="open", target_rps=rate, gap_seconds=gap, channel=channel)
     return result
 
 
@@ -449,14 +490,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="closed loop: concurrent sessions")
     parser.add_argument("--rate", type=float, default=500, help="open loop: requests per second")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--channel", choices=CHANNELS, default="ussd")
     args = parser.parse_args(argv)
     parts = urlsplit(args.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if args.mode == "closed":
         result = closed_loop(host, port, concurrency=args.concurrency, seconds=args.seconds,
-                             processes=args.processes)
+                             processes=args.processes, channel=args.channel)
     else:
-        result = open_loop(host, port, rate=args.rate, seconds=args.seconds, processes=args.processes)
+        result = open_loop(host, port, rate=args.rate, seconds=args.seconds, processes=args.processes,
+                           channel=args.channel)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0 if result["errors"] == 0 else 1

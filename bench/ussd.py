@@ -1,14 +1,15 @@
-"""`make bench`: Msaada's USSD webhook under load, beside a bare Flask endpoint, in one run.
+"""`make bench`: Msaada's webhooks under load (USSD, AT SMS, Twilio SMS, WhatsApp), beside a bare
+Flask endpoint, in one run.
 
-    .venv/bin/python bench/ussd.py [--database-url URL] [--redis-url URL] [--seconds N]
-                                   [--workers N] [--concurrency N] [--rate N]
+    .venv/bin/python bench/ussd.py [--channels ussd,sms-at,sms-twilio,whatsapp] [--database-url URL]
+                                   [--redis-url URL] [--seconds N] [--workers N] [--concurrency N] [--rate N]
 
 Sets up a fresh PostgreSQL database (msaada_bench_<random>, dropped at the end; SQLite in a temp
 folder when no PostgreSQL answers), migrates it and loads the directory, flushes a Redis
 database, then serves two apps with gunicorn, same worker count, sync workers, no access log:
 Msaada (`app:create_app()`) and a bare Flask app (`bench.bare:create_app()`). Both get the same
-simulated SOS journeys (bench/loadgen.py), first closed loop (max throughput), then open loop at
-a fixed rate (latency without coordinated omission). No RQ worker runs: the alert jobs queue up
+simulated SOS journeys (bench/loadgen.py): on every channel a closed loop (max throughput), and on
+USSD also an open loop at a fixed rate (latency without coordinated omission). No RQ worker runs: the alert jobs queue up
 and are flushed at the end. Prints a table and writes bench/results/ussd-<timestamp>.json.
 See bench/README.md for how to read the numbers.
 """
@@ -41,7 +42,8 @@ BIN = Path(sys.executable).parent
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 QUEUE_KEY = "rq:queue:msaada"
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.5  # USSD
+TARGET_CHAT_RATIO = 0.35  # every chat channel (issue 14)
 TARGET_P99_MS = 25.0
 
 
@@ -60,8 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=500, help="open loop: requests per second (default 500)")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both apps (default 3)")
+    parser.add_argument("--channels", default=",".join(loadgen.CHANNELS),
+                        help=f"comma-separated, of {', '.join(loadgen.CHANNELS)} (default all)")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured closed-loop seconds per app first (default 2)")
     args = parser.parse_args(argv)
+    args.channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    unknown = [c for c in args.channels if c not in loadgen.CHANNELS]
+    if unknown or not args.channels:
+        parser.error(f"--channels: unknown {', '.join(unknown) or '(none given)'}")
 
     signal.signal(signal.SIGTERM, _interrupt)  # run the clean-up below on SIGTERM too
     cleanup: list[tuple[str, object]] = []
@@ -99,42 +107,47 @@ def run(args, cores: int, tmp: Path, cleanup: list) -> int:
     say(f"redis: {redis_url} (flushed)")
 
     instance = tmp / "instance"
-    env = {k: v for k, v in os.environ.items() if k not in ("GUNICORN_CMD_ARGS", "AT_WEBHOOK_TOKEN", "WEB_CONCURRENCY")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GUNICORN_CMD_ARGS", "AT_WEBHOOK_TOKEN", "WEB_CONCURRENCY", "LIMITS", "API_TOKENS")}
     env.update(DATABASE_URL=database["url"], REDIS_URL=redis_url, SMS_PROVIDER="console",
-               MSAADA_INSTANCE=str(instance), PYTHONUNBUFFERED="1", AT_WEBHOOK_TOKEN=loadgen.AT_TOKEN)
+               MSAADA_INSTANCE=str(instance), PYTHONUNBUFFERED="1", AT_WEBHOOK_TOKEN=loadgen.AT_TOKEN,
+               TWILIO_AUTH_TOKEN=loadgen.TWILIO_TOKEN, PUBLIC_BASE_URL=loadgen.PUBLIC_BASE_URL,
+               SECRET_KEY="bench-secret-key", DATA_KEYS="bench-data-key-0123456789")
     load_directory(env)
 
     servers = {}
     for name, app in (("msaada", "app:create_app()"), ("bare", "bench.bare:create_app()")):
         servers[name] = start_gunicorn(name, app, args.workers, env if name == "msaada" else _bare_env(env), tmp, cleanup)
     for name, server in servers.items():
-        wait_until_answering(name, server)
+        wait_until_answering(name, server, args.channels)
     say(f"gunicorn: {args.workers} sync workers each; msaada on :{servers['msaada']['port']}, "
         f"bare on :{servers['bare']['port']}")
 
     for name, server in servers.items():
         if args.warmup > 0:
             say(f"{name}: warm-up, {args.warmup:g} s")
-            loadgen.closed_loop("127.0.0.1", server["port"], concurrency=args.concurrency,
-                                seconds=args.warmup, processes=args.clients)
+            for channel in args.channels:
+                loadgen.closed_loop("127.0.0.1", server["port"], concurrency=args.concurrency,
+                                    seconds=args.warmup / len(args.channels), processes=args.clients, channel=channel)
     # This machine's speed drifts from minute to minute: alternate the two apps, round after
     # round, and compare each measurement with its neighbour rather than across the whole run.
     rounds = []
     for number in range(1, args.rounds + 1):
-        results = {"bare": {}, "msaada": {}}
-        for mode in ("closed", "open"):
-            for name in ("bare", "msaada"):
-                server = servers[name]
-                time.sleep(1)
-                if mode == "closed":
-                    say(f"round {number}: {name}, closed loop, {args.concurrency} sessions, {args.seconds:g} s")
-                    results[name][mode] = measure(server, lambda: loadgen.closed_loop(
-                        "127.0.0.1", server["port"], concurrency=args.concurrency, seconds=args.seconds,
-                        processes=args.clients))
-                else:
-                    say(f"round {number}: {name}, open loop, {args.rate:g} requests/s, {args.seconds:g} s")
-                    results[name][mode] = measure(server, lambda: loadgen.open_loop(
-                        "127.0.0.1", server["port"], rate=args.rate, seconds=args.seconds, processes=args.clients))
+        results = {channel: {"bare": {}, "msaada": {}} for channel in args.channels}
+        for channel in args.channels:
+            for mode in ("closed", "open") if channel == "ussd" else ("closed",):
+                for name in ("bare", "msaada"):
+                    server = servers[name]
+                    time.sleep(1)
+                    if mode == "closed":
+                        say(f"round {number}: {channel}, {name}, closed loop, {args.concurrency} sessions, {args.seconds:g} s")
+                        results[channel][name][mode] = measure(server, lambda: loadgen.closed_loop(
+                            "127.0.0.1", server["port"], concurrency=args.concurrency, seconds=args.seconds,
+                            processes=args.clients, channel=channel))
+                    else:
+                        say(f"round {number}: {channel}, {name}, open loop, {args.rate:g} requests/s, {args.seconds:g} s")
+                        results[channel][name][mode] = measure(server, lambda: loadgen.open_loop(
+                            "127.0.0.1", server["port"], rate=args.rate, seconds=args.seconds, processes=args.clients))
         rounds.append(results)
 
     checks = after_run(database["url"], redis_client)
@@ -142,7 +155,7 @@ def run(args, cores: int, tmp: Path, cleanup: list) -> int:
     report = {
         "started": started.isoformat(timespec="seconds"), "cores": cores, "workers": args.workers,
         "worker_class": "sync", "seconds": args.seconds, "concurrency": args.concurrency, "rate": args.rate,
-        "clients": args.clients, "warmup": args.warmup, "rounds_run": args.rounds,
+        "clients": args.clients, "warmup": args.warmup, "rounds_run": args.rounds, "channels": args.channels,
         "database": {k: database[k] for k in ("kind", "version", "name", "created", "fallback")},
         "redis": redis_url, "python": platform.python_version(), "platform": platform.platform(),
         "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain")),
@@ -295,39 +308,38 @@ def stop_process_group(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def wait_until_answering(name: str, server: dict, timeout: float = 60) -> None:
-    """Poll with a whole SOS journey until it goes through; it must end with END."""
+def wait_until_answering(name: str, server: dict, channels: list[str], timeout: float = 60) -> None:
+    """Poll with a whole SOS journey until it goes through, then one on every channel: each answer
+    must be 200, and a USSD journey must end with END."""
     deadline = time.monotonic() + timeout
     while True:
         if server["process"].poll() is not None:
             raise BenchError(f"gunicorn {name} exited ({server['process'].returncode}):\n{_tail(server['log'])}")
         try:
-            answers = smoke_journey(server["port"])
+            smoke_journey(server["port"], channels[0])
         except (OSError, http.client.HTTPException):
             if time.monotonic() > deadline:
                 raise BenchError(f"gunicorn {name} did not answer within {timeout:.0f} s:\n{_tail(server['log'])}") from None
             time.sleep(0.2)
             continue
-        last = answers[-1]
-        if any(status != 200 for status, _ in answers) or not last[1].startswith("END "):
-            raise BenchError(f"{name}: the SOS journey did not go through: {answers}\n{_tail(server['log'])}")
-        return
+        break
+    for channel in channels:
+        answers = smoke_journey(server["port"], channel)
+        if any(status != 200 for status, _ in answers) or (channel == "ussd" and not answers[-1][1].startswith("END ")):
+            raise BenchError(f"{name}: the {channel} SOS journey did not go through: {answers}\n{_tail(server['log'])}")
 
 
-def smoke_journey(port: int) -> list[tuple[int, str]]:
+def smoke_journey(port: int, channel: str = "ussd") -> list[tuple[int, str]]:
+    """One journey through raw sockets, the requests exactly as the load generator sends them."""
     import random
 
     answers = []
-    for payload in loadgen.journey("127.0.0.1", port, random.Random()):
-        head, _, body = payload.partition(b"\r\n\r\n")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            conn.request("POST", loadgen.PATH, body=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-            response = conn.getresponse()
+    for payload in loadgen.journey("127.0.0.1", port, random.Random(), channel):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(payload)
+            response = http.client.HTTPResponse(conn)
+            response.begin()
             answers.append((response.status, response.read().decode("utf-8", "replace")))
-        finally:
-            conn.close()
     return answers
 
 
@@ -381,65 +393,76 @@ def after_run(database_url: str, redis_client) -> dict:
 
 
 def summarise(rounds: list[dict], args) -> dict:
-    """Per round: the throughput ratio and Msaada's open-loop p99; the medians decide."""
-    ratios, p99s = [], []
-    for results in rounds:
-        bare, msaada = results["bare"], results["msaada"]
-        ratios.append(msaada["closed"]["rps"] / bare["closed"]["rps"] if bare["closed"]["rps"] else 0.0)
-        kept_up = msaada["open"]["errors"] == 0 and msaada["open"]["rps"] >= 0.98 * args.rate
-        p99s.append(msaada["open"]["p99_ms"] if kept_up and msaada["open"]["p99_ms"] is not None else float("inf"))
-    ratio, p99 = statistics.median(ratios), statistics.median(p99s)
-    return {
-        "throughput_ratios": [round(r, 3) for r in ratios], "throughput_ratio": round(ratio, 3),
-        "throughput_ratio_target": TARGET_RATIO, "throughput_ratio_met": ratio >= TARGET_RATIO,
-        "open_loop_p99s_ms": [p if p != float("inf") else None for p in p99s],
-        "open_loop_p99_ms": p99 if p99 != float("inf") else None, "open_loop_p99_target_ms": TARGET_P99_MS,
-        "open_loop_p99_met": p99 <= TARGET_P99_MS,
-    }
+    """Per channel and round: the throughput ratio (and on USSD Msaada's open-loop p99); the
+    medians decide."""
+    summary = {}
+    for channel in args.channels:
+        ratios, p99s = [], []
+        for results in rounds:
+            bare, msaada = results[channel]["bare"], results[channel]["msaada"]
+            ratios.append(msaada["closed"]["rps"] / bare["closed"]["rps"] if bare["closed"]["rps"] else 0.0)
+            if channel == "ussd":
+                kept_up = msaada["open"]["errors"] == 0 and msaada["open"]["rps"] >= 0.98 * args.rate
+                p99s.append(msaada["open"]["p99_ms"] if kept_up and msaada["open"]["p99_ms"] is not None else float("inf"))
+        ratio, target = statistics.median(ratios), TARGET_RATIO if channel == "ussd" else TARGET_CHAT_RATIO
+        summary[channel] = {"throughput_ratios": [round(r, 3) for r in ratios], "throughput_ratio": round(ratio, 3),
+                            "throughput_ratio_target": target, "throughput_ratio_met": ratio >= target}
+        if p99s:
+            p99 = statistics.median(p99s)
+            summary[channel].update({
+                "open_loop_p99s_ms": [p if p != float("inf") else None for p in p99s],
+                "open_loop_p99_ms": p99 if p99 != float("inf") else None, "open_loop_p99_target_ms": TARGET_P99_MS,
+                "open_loop_p99_met": p99 <= TARGET_P99_MS})
+    return summary
 
 
 # --- output --------------------------------------------------------------------------------------
 
 def print_table(report: dict, path: Path) -> None:
     db = report["database"]
-    rows = [("round", "target", "measurement", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests",
-             "errors", "srv CPU ms/req")]
+    rows = [("round", "channel", "target", "measurement", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+             "requests", "errors", "srv CPU ms/req")]
     for number, results in enumerate(report["rounds"], 1):
-        for mode, label in (("closed", f"closed, {report['concurrency']} sessions"),
-                            ("open", f"open, {report['rate']:g} req/s")):
-            for name in ("bare", "msaada"):
-                r = results[name][mode]
-                rows.append((f"{number}", name, label, f"{r['rps']:.1f}", _num(r["p50_ms"]), _num(r["p90_ms"]),
-                             _num(r["p99_ms"]), _num(r["max_ms"]), str(r["requests"]), str(r["errors"]),
-                             _num(r["server_cpu_ms_per_request"])))
+        for channel in report["channels"]:
+            for mode, label in (("closed", f"closed, {report['concurrency']} sessions"),
+                                ("open", f"open, {report['rate']:g} req/s")):
+                for name in ("bare", "msaada"):
+                    r = results[channel][name].get(mode)
+                    if r is None:
+                        continue
+                    rows.append((f"{number}", channel, name, label, f"{r['rps']:.1f}", _num(r["p50_ms"]),
+                                 _num(r["p90_ms"]), _num(r["p99_ms"]), _num(r["max_ms"]), str(r["requests"]),
+                                 str(r["errors"]), _num(r["server_cpu_ms_per_request"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print()
-    print(f"Msaada USSD benchmark - {report['cores']} cores (os.cpu_count()), gunicorn {report['workers']} sync "
+    print(f"Msaada webhook benchmark - {report['cores']} cores (os.cpu_count()), gunicorn {report['workers']} sync "
           f"workers per app, {report['clients']} client processes, {report['seconds']:g} s per measurement")
     print(f"database: {'PostgreSQL' if db['kind'] == 'postgresql' else 'SQLite'} {db['version']}"
           + (f" - FALLBACK: {db['fallback']}" if db["fallback"] else "") + f"; redis: {report['redis']}")
     print()
     for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[j]) if j < 3 else cell.rjust(widths[j]) for j, cell in enumerate(row)))
+        print("  ".join(cell.ljust(widths[j]) if j < 4 else cell.rjust(widths[j]) for j, cell in enumerate(row)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    s = report["summary"]
     print()
-    print(f"throughput ratio msaada/bare (closed loop req/s), per round: "
-          f"{', '.join(f'{r:.2f}' for r in s['throughput_ratios'])}; median {s['throughput_ratio']:.2f}  "
-          f"(target >= {TARGET_RATIO}: {'met' if s['throughput_ratio_met'] else 'NOT met'})")
-    print(f"msaada p99 at {report['rate']:g} req/s (open loop), per round: "
-          f"{', '.join(_num(p) for p in s['open_loop_p99s_ms'])} ms; median {_num(s['open_loop_p99_ms'])} ms  "
-          f"(target <= {TARGET_P99_MS:g} ms: {'met' if s['open_loop_p99_met'] else 'NOT met'}; '-' = fell behind)")
+    for channel, s in report["summary"].items():
+        print(f"{channel}: throughput ratio msaada/bare (closed loop req/s), per round: "
+              f"{', '.join(f'{r:.2f}' for r in s['throughput_ratios'])}; median {s['throughput_ratio']:.2f}  "
+              f"(target >= {s['throughput_ratio_target']}: {'met' if s['throughput_ratio_met'] else 'NOT met'})")
+        if "open_loop_p99_ms" in s:
+            print(f"{channel}: msaada p99 at {report['rate']:g} req/s (open loop), per round: "
+                  f"{', '.join(_num(p) for p in s['open_loop_p99s_ms'])} ms; median {_num(s['open_loop_p99_ms'])} ms  "
+                  f"(target <= {TARGET_P99_MS:g} ms: {'met' if s['open_loop_p99_met'] else 'NOT met'}; "
+                  "'-' = fell behind)")
     after = report["after"]
-    print(f"msaada opened {after['cases_opened']} cases ({after['alerts_written']} alerts); "
+    print(f"msaada opened {after['cases_opened']} cases ({after['alerts_written']} outbound messages); "
           f"{after['jobs_queued']} RQ jobs were left queued (no worker ran) and are flushed")
     for results in report["rounds"]:
-        for name in ("bare", "msaada"):
-            for mode in ("closed", "open"):
-                kinds = results[name][mode]["error_kinds"]
-                for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:3]:
-                    print(f"  {name} {mode} error x{n}: {kind}")
+        for channel in report["channels"]:
+            for name in ("bare", "msaada"):
+                for mode, result in results[channel][name].items():
+                    for kind, n in sorted(result["error_kinds"].items(), key=lambda kv: -kv[1])[:3]:
+                        print(f"  {channel} {name} {mode} error x{n}: {kind}")
     print(f"results: {path.relative_to(ROOT)}")
 
 

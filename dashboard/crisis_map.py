@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app, g, jsonify, render_template, request, url_for
-from sqlalchemy import case as when
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 
 from dashboard import bp
 from dashboard.auth import require, services
@@ -177,11 +176,12 @@ def gather(query: Query) -> tuple[list[Place], int]:
     counts = scoped(select(Case.country, Case.city, Case.priority, func.count(Case.id))
                     .where(*conditions).group_by(Case.country, Case.city, Case.priority))
     places: dict[tuple[str, str | None], Place] = {}
-    unplaced, unknown = 0, set()
+    unplaced, unknown, groups = 0, set(), {}
     for country, city, priority, count in db.execute(counts):
         if not country:
             unplaced += count
             continue
+        groups[country, city, priority] = count
         if city and not g.viewer.sees_people and not city_coordinates().get((country.upper(), fold(city))):
             city = None  # a city typed by a person, not in the places file: their words (need to know)
         place = _place(places, country, city)
@@ -199,7 +199,7 @@ def gather(query: Query) -> tuple[list[Place], int]:
             place.pin_lat += latitude
             place.pin_lon += longitude
     if g.viewer.sees_people:
-        _attach_cases(db, places, conditions)
+        _attach_cases(db, places, conditions, groups)
     _flag_crises(db, places, query)
     for place in places.values():
         _locate(place)
@@ -228,14 +228,31 @@ def _place(places: dict, country: str, city: str | None) -> Place:
     return place
 
 
-def _attach_cases(db, places: dict, conditions: list) -> None:
-    rank = when(*((Case.priority == p, p.rank) for p in Priority), else_=9)
-    row = func.row_number().over(partition_by=(Case.country, Case.city),
-                                 order_by=(rank, Case.created_at.desc(), Case.id.desc())).label("row")
-    listed = scoped(select(Case.reference, Case.category, Case.priority, Case.status, Case.created_at,
-                           Case.country, Case.city, row).where(*conditions, Case.country.is_not(None))).subquery()
-    for case in db.execute(select(listed).where(listed.c.row <= CASES_PER_PLACE)):
-        _place(places, case.country, case.city).cases.append(case)
+def _attach_cases(db, places: dict, conditions: list, groups: dict) -> None:
+    """Each place's most urgent and newest cases, at most CASES_PER_PLACE. `groups` holds how many
+    cases each stored (country, city, priority) has, so the rows to read are known beforehand:
+    per place, the newest of each priority in turn until the place has enough. One statement of
+    small index scans (cases by place, priority and time), whatever the period holds."""
+    wanted: dict[tuple, list[tuple]] = {}  # place key -> [(country, city, priority, count)]
+    for (country, city, priority), count in groups.items():
+        key = (country.upper(), fold(city) if city else None)
+        wanted.setdefault(key, []).append((country, city, priority, count))
+    parts = []
+    for found in wanted.values():
+        left = CASES_PER_PLACE
+        for country, city, priority, count in sorted(found, key=lambda f: f[2].rank):
+            if left <= 0:
+                break
+            parts.append(scoped(select(Case.reference, Case.category, Case.priority, Case.status, Case.created_at,
+                                       Case.country, Case.city)
+                                .where(*conditions, Case.country == country,
+                                       Case.city == city if city is not None else Case.city.is_(None),
+                                       Case.priority == priority)
+                                .order_by(Case.created_at.desc(), Case.id.desc()).limit(left)).subquery())
+            left -= count
+    for start in range(0, len(parts), 200):  # SQLite takes at most 500 terms in one compound select
+        for case in db.execute(union_all(*(select(part) for part in parts[start:start + 200]))):
+            _place(places, case.country, case.city).cases.append(case)
     for place in places.values():  # spellings merged into one place: sort and trim again
         place.cases.sort(key=lambda c: (c.priority.rank, -c.created_at.timestamp()))
         del place.cases[CASES_PER_PLACE:]

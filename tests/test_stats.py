@@ -101,6 +101,21 @@ def test_counts_by_every_dimension(known):
         stats.counts(known, EVERYONE, "colour")
 
 
+@pytest.mark.parametrize("viewer", [Viewer("operator", Role.OPERATOR), RIYADH], ids=["operator", "mission"])
+def test_one_pass_counts_what_each_dimension_counts(known, viewer):
+    """The API and the reports take every dimension from one pass over the window (GROUPING
+    SETS on PostgreSQL); it must give what counting each dimension on its own gives."""
+    grand, every = stats.every_count(known, viewer, since=T0)
+    assert grand == stats.total(known, viewer, since=T0)
+    assert set(every) == set(stats.DIMENSIONS)
+    for by, rows in every.items():
+        assert table(rows) == table(stats.counts(known, viewer, by, since=T0)), by
+    shown = stats.report(known, viewer, T0, None, 3, None)
+    assert shown.total() == grand and table(shown.counts("agency")) == table(every["agency"])
+    with pytest.raises(stats.UnknownDimension):
+        shown.counts("colour")
+
+
 def test_weeks_are_iso_weeks_in_utc(known):
     weeks = [(w.week, w.key, w.count) for w in stats.weekly(known, EVERYONE, since=T0)]
     # 2026 has 53 ISO weeks; Sunday 3 January 2027 23:30 UTC still belongs to the last of them.

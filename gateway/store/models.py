@@ -287,7 +287,8 @@ class Case(Base):
     __table_args__ = (Index("ix_cases_status_deadline", "status", "ack_deadline"),
                       Index("ix_cases_status_created", "status", "created_at"),
                       Index("ix_cases_created_id", "created_at", "id"),
-                      Index("ix_cases_acknowledged_at", "acknowledged_at"))
+                      Index("ix_cases_acknowledged_at", "acknowledged_at"),
+                      Index("ix_cases_place_priority_created", "country", "city", "priority", "created_at"))
 
     def as_row(self) -> dict:
         """The case's columns by name (what alert texts are made from)."""
