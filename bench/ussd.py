@@ -42,6 +42,7 @@ BIN = Path(sys.executable).parent
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 QUEUE_KEY = "rq:queue:msaada"
+TARGETS = ("bare", "floor", "msaada")  # no work; only the necessary work (bench/floor.py); Msaada
 TARGET_RATIO = 0.5  # USSD
 TARGET_CHAT_RATIO = 0.35  # every chat channel (issue 14)
 TARGET_P99_MS = 25.0
@@ -116,12 +117,13 @@ def run(args, cores: int, tmp: Path, cleanup: list) -> int:
     load_directory(env)
 
     servers = {}
-    for name, app in (("msaada", "app:create_app()"), ("bare", "bench.bare:create_app()")):
-        servers[name] = start_gunicorn(name, app, args.workers, env if name == "msaada" else _bare_env(env), tmp, cleanup)
+    for name, app in (("msaada", "app:create_app()"), ("bare", "bench.bare:create_app()"),
+                      ("floor", "bench.floor:create_app()")):
+        servers[name] = start_gunicorn(name, app, args.workers, _bare_env(env) if name == "bare" else env, tmp, cleanup)
     for name, server in servers.items():
         wait_until_answering(name, server, args.channels)
     say(f"gunicorn: {args.workers} sync workers each; msaada on :{servers['msaada']['port']}, "
-        f"bare on :{servers['bare']['port']}")
+        f"bare on :{servers['bare']['port']}, floor on :{servers['floor']['port']}")
 
     for name, server in servers.items():
         if args.warmup > 0:
@@ -133,10 +135,10 @@ def run(args, cores: int, tmp: Path, cleanup: list) -> int:
     # round, and compare each measurement with its neighbour rather than across the whole run.
     rounds = []
     for number in range(1, args.rounds + 1):
-        results = {channel: {"bare": {}, "msaada": {}} for channel in args.channels}
+        results = {channel: {name: {} for name in TARGETS} for channel in args.channels}
         for channel in args.channels:
             for mode in ("closed", "open") if channel == "ussd" else ("closed",):
-                for name in ("bare", "msaada"):
+                for name in TARGETS:
                     server = servers[name]
                     time.sleep(1)
                     if mode == "closed":
@@ -397,16 +399,19 @@ def summarise(rounds: list[dict], args) -> dict:
     medians decide."""
     summary = {}
     for channel in args.channels:
-        ratios, p99s = [], []
+        ratios, floors, p99s = [], [], []
         for results in rounds:
             bare, msaada = results[channel]["bare"], results[channel]["msaada"]
             ratios.append(msaada["closed"]["rps"] / bare["closed"]["rps"] if bare["closed"]["rps"] else 0.0)
+            floors.append(results[channel]["floor"]["closed"]["rps"] / bare["closed"]["rps"] if bare["closed"]["rps"] else 0.0)
             if channel == "ussd":
                 kept_up = msaada["open"]["errors"] == 0 and msaada["open"]["rps"] >= 0.98 * args.rate
                 p99s.append(msaada["open"]["p99_ms"] if kept_up and msaada["open"]["p99_ms"] is not None else float("inf"))
         ratio, target = statistics.median(ratios), TARGET_RATIO if channel == "ussd" else TARGET_CHAT_RATIO
         summary[channel] = {"throughput_ratios": [round(r, 3) for r in ratios], "throughput_ratio": round(ratio, 3),
-                            "throughput_ratio_target": target, "throughput_ratio_met": ratio >= target}
+                            "throughput_ratio_target": target, "throughput_ratio_met": ratio >= target,
+                            "floor_ratios": [round(r, 3) for r in floors],
+                            "floor_ratio": round(statistics.median(floors), 3)}
         if p99s:
             p99 = statistics.median(p99s)
             summary[channel].update({
@@ -426,7 +431,7 @@ def print_table(report: dict, path: Path) -> None:
         for channel in report["channels"]:
             for mode, label in (("closed", f"closed, {report['concurrency']} sessions"),
                                 ("open", f"open, {report['rate']:g} req/s")):
-                for name in ("bare", "msaada"):
+                for name in TARGETS:
                     r = results[channel][name].get(mode)
                     if r is None:
                         continue
@@ -448,7 +453,8 @@ def print_table(report: dict, path: Path) -> None:
     for channel, s in report["summary"].items():
         print(f"{channel}: throughput ratio msaada/bare (closed loop req/s), per round: "
               f"{', '.join(f'{r:.2f}' for r in s['throughput_ratios'])}; median {s['throughput_ratio']:.2f}  "
-              f"(target >= {s['throughput_ratio_target']}: {'met' if s['throughput_ratio_met'] else 'NOT met'})")
+              f"(target >= {s['throughput_ratio_target']}: {'met' if s['throughput_ratio_met'] else 'NOT met'}); "
+              f"floor/bare {', '.join(f'{r:.2f}' for r in s['floor_ratios'])}; median {s['floor_ratio']:.2f}")
         if "open_loop_p99_ms" in s:
             print(f"{channel}: msaada p99 at {report['rate']:g} req/s (open loop), per round: "
                   f"{', '.join(_num(p) for p in s['open_loop_p99s_ms'])} ms; median {_num(s['open_loop_p99_ms'])} ms  "
@@ -459,7 +465,7 @@ def print_table(report: dict, path: Path) -> None:
           f"{after['jobs_queued']} RQ jobs were left queued (no worker ran) and are flushed")
     for results in report["rounds"]:
         for channel in report["channels"]:
-            for name in ("bare", "msaada"):
+            for name in TARGETS:
                 for mode, result in results[channel][name].items():
                     for kind, n in sorted(result["error_kinds"].items(), key=lambda kv: -kv[1])[:3]:
                         print(f"  {channel} {name} {mode} error x{n}: {kind}")
