@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ussd_worst.py
 	$(BIN)/python bench/escalation.py
 	$(BIN)/python bench/sealing.py
+	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/scale.py
 
 # The browser tests drive Debian's chromium through Playwright (no browser download from the web).
