@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import current_app, g, jsonify, render_template, request, url_for
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import Integer, String, cast, func, or_, select, true
+from sqlalchemy import case as when
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from dashboard import bp
 from dashboard.auth import require, services
@@ -228,34 +231,64 @@ def _place(places: dict, country: str, city: str | None) -> Place:
     return place
 
 
+LISTED = (Case.reference, Case.category, Case.priority, Case.status, Case.created_at, Case.country, Case.city)
+
+
 def _attach_cases(db, places: dict, conditions: list, groups: dict) -> None:
-    """Each place's most urgent and newest cases, at most CASES_PER_PLACE. `groups` holds how many
-    cases each stored (country, city, priority) has, so the rows to read are known beforehand:
-    per place, the newest of each priority in turn until the place has enough. One statement of
-    small index scans (cases by place, priority and time), whatever the period holds."""
-    wanted: dict[tuple, list[tuple]] = {}  # place key -> [(country, city, priority, count)]
+    """Each place's most urgent and newest cases, at most CASES_PER_PLACE."""
+    found = _newest_by_index(db, conditions, groups) if db.get_bind().dialect.name == "postgresql" \
+        else _newest_by_window(db, conditions)
+    for case in found:
+        _place(places, case.country, case.city).cases.append(case)
+    for place in places.values():  # spellings merged into one place: sort and trim again
+        place.cases.sort(key=lambda c: (c.priority.rank, -c.created_at.timestamp()))
+        del place.cases[CASES_PER_PLACE:]
+
+
+def _newest_by_index(db, conditions: list, groups: dict):
+    """PostgreSQL: `groups` holds how many cases each stored (country, city, priority) has, so
+    the rows to read are known beforehand: per place, the newest of each priority in turn until
+    the place has enough. One statement of the same shape whatever the groups (their values
+    travel as arrays), each group a small index scan (cases by place, priority and time), so it
+    costs what the map shows, not what the period holds."""
+    wanted: dict[tuple, list[tuple]] = {}  # place -> [(country, city, priority, count)]
     for (country, city, priority), count in groups.items():
-        key = (country.upper(), fold(city) if city else None)
-        wanted.setdefault(key, []).append((country, city, priority, count))
-    parts = []
+        wanted.setdefault((country.upper(), fold(city) if city else None), []).append((country, city, priority, count))
+    chosen = []
     for found in wanted.values():
         left = CASES_PER_PLACE
         for country, city, priority, count in sorted(found, key=lambda f: f[2].rank):
             if left <= 0:
                 break
-            parts.append(scoped(select(Case.reference, Case.category, Case.priority, Case.status, Case.created_at,
-                                       Case.country, Case.city)
-                                .where(*conditions, Case.country == country,
-                                       Case.city == city if city is not None else Case.city.is_(None),
-                                       Case.priority == priority)
-                                .order_by(Case.created_at.desc(), Case.id.desc()).limit(left)).subquery())
+            chosen.append((country, city, priority.value, left))
             left -= count
-    for start in range(0, len(parts), 200):  # SQLite takes at most 500 terms in one compound select
-        for case in db.execute(union_all(*(select(part) for part in parts[start:start + 200]))):
-            _place(places, case.country, case.city).cases.append(case)
-    for place in places.values():  # spellings merged into one place: sort and trim again
-        place.cases.sort(key=lambda c: (c.priority.rank, -c.created_at.timestamp()))
-        del place.cases[CASES_PER_PLACE:]
+    if not chosen:
+        return []
+    # A city compares with = (so the index serves it); the groups without a city are read apart.
+    with_city, without = [c for c in chosen if c[1] is not None], [c for c in chosen if c[1] is None]
+    return [row for rows, has_city in ((with_city, True), (without, False)) if rows
+            for row in db.execute(_newest_in(conditions, rows, has_city))]
+
+
+def _newest_in(conditions: list, chosen: list[tuple], has_city: bool):
+    columns = [list(column) for column in zip(*chosen)]
+    wanted = func.unnest(cast(columns[0], ARRAY(String)), cast(columns[1], ARRAY(String)),
+                         cast(columns[2], ARRAY(String)), cast(columns[3], ARRAY(Integer))) \
+        .table_valued("country", "city", "priority", "n").render_derived().alias("wanted")
+    newest = scoped(select(*LISTED).where(
+        *conditions, Case.country == wanted.c.country,
+        Case.city == wanted.c.city if has_city else Case.city.is_(None), Case.priority == wanted.c.priority)
+        .order_by(Case.created_at.desc(), Case.id.desc()).limit(wanted.c.n)).lateral("newest")
+    return select(newest).select_from(wanted).join(newest, true())
+
+
+def _newest_by_window(db, conditions: list):
+    """SQLite (no LATERAL; a small database): rank the period's cases per place."""
+    rank = when(*((Case.priority == p, p.rank) for p in Priority), else_=9)
+    row = func.row_number().over(partition_by=(Case.country, Case.city),
+                                 order_by=(rank, Case.created_at.desc(), Case.id.desc())).label("row")
+    listed = scoped(select(*LISTED, row).where(*conditions, Case.country.is_not(None))).subquery()
+    return db.execute(select(listed).where(listed.c.row <= CASES_PER_PLACE))
 
 
 def _flag_crises(db, places: dict, query: Query) -> None:
@@ -306,10 +339,12 @@ def describe(place: Place) -> dict:
                  crisis_since=place.crisis.started_at.isoformat() if place.crisis else None,
                  crisis_ended=place.crisis.ended_at.isoformat() if place.crisis and place.crisis.ended_at else None)
     if g.viewer.sees_people:
+        # One url_for for all of them: thousands of cases are listed, and a reference is URL-safe.
+        link = url_for("dashboard.case_page", reference="REFERENCE")
         shown["cases"] = [dict(reference=c.reference, category=c.category,
                                category_label=CATEGORY_LABELS.get(c.category, c.category.replace("_", " ")),
                                priority=c.priority.value, status=c.status.value, created_at=c.created_at.isoformat(),
-                               url=url_for("dashboard.case_page", reference=c.reference)) for c in place.cases]
+                               url=link.replace("REFERENCE", quote(c.reference, safe=""))) for c in place.cases]
         shown["more"] = count - len(place.cases)
     return shown
 

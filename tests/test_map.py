@@ -173,6 +173,10 @@ def test_case_lists_link_to_case_pages_most_urgent_first(client, services, gulf)
     assert first["category_label"] == "physical abuse" and first["created_at"]
     assert riyadh["more"] == 0
     assert client.get(first["url"]).status_code == 200
+    # Every place lists its cases: one without a city, and one read from its pins.
+    places = by_key(map_data(client, days=7))
+    assert [c["reference"] for c in places["SA"]["cases"]] == [gulf["saudi"]]
+    assert [c["reference"] for c in places["SA/Al Kharj"]["cases"]] == [gulf["kharj"]]
 
 
 def test_period(client, services):
