@@ -14,6 +14,7 @@ timeline, the person's notices and the end of escalation are the same whichever 
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import false, func, select
@@ -244,6 +245,8 @@ def list_associations():
 
 # --- aggregates ----------------------------------------------------------------------------------
 
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
 @bp.get("/stats")
 def show_stats():
     """Aggregates: exact for staff tokens; for an analyst token no count below ANALYST_MIN_COUNT
@@ -257,8 +260,8 @@ def show_stats():
     # A window always, and a bounded one: the counts cost what the window holds, not every case.
     if until is None:
         until = max(utcnow(), since) if since is not None else utcnow()
-    if since is None:
-        since = until - stats.DEFAULT_WINDOW
+    if since is None:  # the first days there are have no 12 weeks before them
+        since = max(until, EARLIEST + stats.DEFAULT_WINDOW) - stats.DEFAULT_WINDOW
     if until - since > stats.MAX_WINDOW:
         raise params.bad(f"since, until: at most {stats.MAX_WINDOW.days} days apart; ask for one year at a time")
     weekly_by = params.choice("weekly_by", tuple(stats.DIMENSIONS))

@@ -433,6 +433,10 @@ def test_stats_by_token(client, dial, services):
     too_long = get(client, "/stats", since="2025-01-01", until="2026-01-03")
     assert too_long.status_code == 400 and "366 days" in too_long.get_json()["error"]
     assert get(client, "/stats", since="2025-01-01", until="2026-01-01").status_code == 200
+    # At the first days there are: the window starts with them (12 weeks earlier is no date).
+    first = get(client, "/stats", until="0001-01-02")
+    assert first.status_code == 200 and first.get_json()["total"] == 0
+    assert first.get_json()["since"].startswith("0001-01-01")
 
 
 # --- aggregates for analysts: need to know ----------------------------------------------------------

@@ -385,21 +385,33 @@ class ForAnalysts:
     def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
                  directory: Directory):
         self.smallest, self.viewer = smallest, viewer
-        query = _window(select(Case.created_at, Case.country, Case.city, Case.mission_id, Case.category, Case.kind,
-                               Case.priority, Case.status, Case.channel, Case.acknowledged_at, Case.agency_key,
-                               Case.agency, Registration.agency.label("registered")), viewer, since, until, "agency")
-        rows = session.execute(query).all()
-        agencies = _Register(session, [(row.kind, row.agency_key, row.agency, row.registered) for row in rows])
-        cities = _known_cities(directory)
-        units, self.waits = [], {}
-        for opened, country, city, mission, category, kind, priority, status, channel, acked, key, named, typed in rows:
-            year, week, _ = opened.isocalendar()
-            if acked is not None:
-                self.waits.setdefault(mission, []).append(max((acked - opened).total_seconds(), 0.0))
-            units.append((f"{year:04d}-W{week:02d}", (country, _city(cities, country, city), mission),
-                          (category, kind.value, priority.value), (status.value, acked is not None), (channel,),
-                          (agencies.shown(kind, key, named, typed),)))
+        # The cases counted by day and by everything a figure tells apart: the same units as one
+        # row per case would give, in a row per kind of case and day.
+        acked = Case.acknowledged_at.is_not(None).label("acked")
+        columns = [_day(session), Case.country, Case.city, Case.mission_id, Case.category, Case.kind, Case.priority,
+                   Case.status, Case.channel, acked, Case.agency_key, Case.agency,
+                   Registration.agency.label("registered")]
+        rows = session.execute(_window(select(*columns, func.count(Case.id)), viewer, since, until, "agency")
+                               .group_by(*columns[:-1], Registration.agency)).all()
+        agencies = _Register(session, {tuple(row[5:6]) + tuple(row[10:13]) for row in rows})
+        cities, places, named, weeks = _known_cities(directory), {}, {}, {}
+        units: Counter = Counter()
+        for day, country, city, mission, category, kind, priority, status, channel, was_acked, key, agency, typed, \
+                count in rows:
+            week = weeks.get(day)
+            if week is None:
+                year, number, _ = _as_date(day).isocalendar()
+                week = weeks[day] = f"{year:04d}-W{number:02d}"
+            place = places.get((country, city, mission))
+            if place is None:
+                place = places[country, city, mission] = (country, _city(cities, country, city), mission)
+            shown_agency = named.get((kind, key, agency, typed), named)
+            if shown_agency is named:
+                shown_agency = named[kind, key, agency, typed] = agencies.shown(kind, key, agency, typed)
+            units[(week, place, (category, kind.value, priority.value), (status.value, bool(was_acked)), (channel,),
+                   (shown_agency,))] += count
         self.release: Release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
+        self._waits = {row.mission: row for row in time_to_ack(session, viewer, since, until)}
 
     def total(self) -> int | None:
         return self.release.shown(TOTAL)
@@ -426,8 +438,8 @@ class ForAnalysts:
         rows = []
         for mission in sorted(missions, key=lambda m: (m is None, m or "")):
             n, pending = self.release.shown(acknowledged(mission)), self.release.shown(acknowledged(mission, False))
-            seconds = sorted(self.waits.get(mission, [])) if n is not None else []
-            rows.append(AckTimes(mission, n, pending, percentile(seconds, 0.5), percentile(seconds, 0.9)))
+            exact = self._waits.get(mission) if n is not None else None  # the times go with their count
+            rows.append(AckTimes(mission, n, pending, exact.median if exact else None, exact.p90 if exact else None))
         return rows
 
     def _check(self, by: str) -> None:
@@ -440,9 +452,21 @@ def _visible_first(rows: list) -> list:
     return sorted(rows, key=lambda r: (r.count is None, -(r.count or 0), r.key is None, str(r.key or "")))
 
 
+_KNOWN: dict[int, tuple[Directory, dict]] = {}  # id(directory) -> (it, its known cities): built once
+
+
 def _known_cities(directory: Directory) -> dict[str | None, dict[str, str]]:
     """Per country, folded city name -> its name: config/places.yaml, the directory's menus and
-    their aliases. Anything else was typed."""
+    their aliases. Anything else was typed. The same for every report of a directory."""
+    cached = _KNOWN.get(id(directory))
+    if cached is None or cached[0] is not directory:
+        if len(_KNOWN) > 8:  # a process has one directory; tests make many
+            _KNOWN.clear()
+        cached = _KNOWN[id(directory)] = (directory, _cities_known_to(directory))
+    return cached[1]
+
+
+def _cities_known_to(directory: Directory) -> dict[str | None, dict[str, str]]:
     known: dict[str | None, dict[str, str]] = {}
     for country, city, _, _ in known_places():
         known.setdefault(country, {})[fold(city)] = city
