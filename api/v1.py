@@ -273,6 +273,7 @@ def show_stats():
     services = _services()
     shown = stats.report(services.db(), viewer, since, until, services.settings.analyst_min_count,
                          services.directory)
+    shown.every_dimension()
     return jsonify(
         scope=f"mission:{viewer.mission_id}" if viewer.role == Role.MISSION else "all",
         since=_iso(since), until=_iso(until), min_count=shown.smallest,

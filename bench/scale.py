@@ -764,11 +764,14 @@ def sweeper_timers(services) -> dict:
     from escalation.jobs import expire_leases
     from gateway.cases import checkins
     from gateway.store import retention
+    from gateway.store.models import utcnow
 
     parts = {
         "sweeper sweep_once": lambda: sweeper.sweep_once(services),
         "sweeper climb_overdue": lambda: ladder.climb_overdue(services),
         "sweeper hurry_failed_levels": lambda: ladder.hurry_failed_levels(services),
+        "sweeper hurry_failed_levels (a round)": lambda: ladder.hurry_failed_levels(
+            services, failed_since=utcnow() - timedelta(seconds=75)),
         "sweeper crisis.detect": lambda: crisis.detect(services),
         "sweeper requeue_pending": lambda: sweeper.requeue_pending(services),
         "sweeper expire_leases": lambda: expire_leases(services),

@@ -83,23 +83,34 @@ def climb_overdue(services, now=None) -> list[int]:
 # in-flight ones are still on their way.
 REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 ON_THE_WAY = (MessageStatus.PENDING, MessageStatus.SENDING)
+NOBODY = (MessageStatus.FAILED, MessageStatus.UNKNOWN, MessageStatus.SUPPRESSED)  # the rest
 
 
-def hurry_failed_levels(services, now=None) -> int:
+def hurry_failed_levels(services, now=None, failed_since=None) -> tuple[int, bool]:
     """Cases whose current level reached nobody (every alert failed, may not have gone, or was
     suppressed) climb now, and the Response Centre is told about each whose level-1 alerts
-    reached nobody: it may be the only one left to act."""
+    reached nobody: it may be the only one left to act.
+
+    `failed_since`: look only at cases with an alert that took one of those states since then
+    (the sweeper's rounds between full ones: a few index entries, not every case still waiting).
+
+    Returns:
+        How many cases climbed, and whether every case found was seen (False: more than a batch).
+    """
     from gateway.store.outbox import dispatch
 
     directory, policy = services.directory, services.policy
     now = now or utcnow()
     at_level = (OutboundMessage.case_id == Case.id) & (OutboundMessage.level == Case.escalation_level) \
         & (OutboundMessage.purpose == "alert")
+    conditions = [Case.status.in_(CLIMBING), Case.ack_deadline > now, exists().where(at_level),
+                  ~exists().where(at_level, OutboundMessage.status.in_(REACHED + ON_THE_WAY))]
+    if failed_since is not None:
+        conditions.append(Case.id.in_(select(OutboundMessage.case_id).where(
+            OutboundMessage.purpose == "alert", OutboundMessage.status.in_(NOBODY),
+            OutboundMessage.updated_at >= failed_since)))
     with services.db.transaction() as session:
-        cases = session.scalars(
-            select(Case).where(Case.status.in_(CLIMBING), Case.ack_deadline > now, exists().where(at_level),
-                               ~exists().where(at_level, OutboundMessage.status.in_(REACHED + ON_THE_WAY)))
-            .limit(BATCH).with_for_update(skip_locked=True)).all()
+        cases = session.scalars(select(Case).where(*conditions).limit(BATCH).with_for_update(skip_locked=True)).all()
         hurried, told = 0, []
         for case in cases:
             mission = directory.mission(case.mission_id)
@@ -113,7 +124,7 @@ def hurry_failed_levels(services, now=None) -> int:
         session.flush()
         ids = [message.id for message in told]
     dispatch(services, ids)
-    return hurried
+    return hurried, len(cases) < BATCH
 
 
 def tell_centre_untold(session, directory, case: Case, mission) -> list[OutboundMessage]:

@@ -35,6 +35,13 @@ TICK = 1.0  # seconds: deadlines and retries are met to about this
 HEARTBEAT = "sweeper"
 LEADER = "sweeper-leader"
 LEASE = timedelta(seconds=10)  # a leader that has not renewed for this long is taken over
+# Levels that reached nobody: every round looks at the alerts that failed since the last round
+# (an index of failures, whatever the number of cases waiting), and every FULL_HURRY_EVERY at every
+# case still waiting, for what no failure announced (a case reopened on an old failed level, a
+# row another transaction held). MARGIN covers clocks of other machines that stamp the failures.
+FULL_HURRY_EVERY = timedelta(minutes=10)
+MARGIN = timedelta(seconds=60)
+_hurry = {"full_at": None, "since": None}  # this process's rounds (real clock, like the stamps)
 
 
 def sweep_once(services, now=None) -> dict:
@@ -50,7 +57,7 @@ def sweep_once(services, now=None) -> dict:
     8. the running totals /metrics reads are brought up to a few minutes ago (gateway/store/tallies.py).
     """
     done = {"replayed": spool.replay(services), **expire_leases(services, now)}
-    done["hurried"] = hurry_failed_levels(services, now)
+    done["hurried"] = _hurry_failed_levels(services, now)
     done.update(_climb(services, now))
     done["crisis_alerts"] = len(ids := crisis.detect(services, now))
     hand_over(services, ids)
@@ -61,6 +68,17 @@ def sweep_once(services, now=None) -> dict:
     tallies.refresh(services.db, now)
     beat(services)
     return done
+
+
+def _hurry_failed_levels(services, now) -> int:
+    started = utcnow()
+    full = _hurry["full_at"] is None or started - _hurry["full_at"] >= FULL_HURRY_EVERY
+    hurried, complete = hurry_failed_levels(services, now, failed_since=None if full else _hurry["since"])
+    if complete:  # else the next round looks again from the same moment
+        _hurry["since"] = started - MARGIN
+        if full:
+            _hurry["full_at"] = started
+    return hurried
 
 
 def due_now(services, now=None) -> dict:

@@ -649,6 +649,36 @@ def test_a_level_whose_alerts_all_failed_climbs_at_once(at_only, at_fake, reques
     assert kinds == [("delivery_failed", 1), ("escalated", 2)]
 
 
+def test_the_sweepers_rounds_look_at_new_failures_and_a_full_round_at_every_waiting_case(services, dial,
+                                                                                          monkeypatch):
+    """Between its full rounds the sweeper looks only at alerts that reached nobody since its last
+    round (an index of failures, not every case still waiting); a full round every 10 minutes
+    finds a level whose failure no round saw, e.g. one stamped before the last round began."""
+    from sqlalchemy import update
+
+    from escalation import sweeper
+    from gateway.store.models import utcnow
+
+    monkeypatch.setattr(sweeper, "_hurry", {"full_at": None, "since": None})
+    cases = []
+    for phone in (PERSON, "+254722000111"):
+        ussd_sos(dial, phone=phone)
+        cases.append(max(read(services, select(Case)), key=lambda c: c.id))
+    assert sweep_once(services)["hurried"] == 0  # the first round is a full one: nothing failed yet
+    fresh, stale = cases
+    with services.db.transaction() as session:
+        session.execute(update(OutboundMessage).where(OutboundMessage.case_id == fresh.id)
+                        .values(status=MessageStatus.FAILED))  # stamped now, after the round began
+        session.execute(update(OutboundMessage).where(OutboundMessage.case_id == stale.id)
+                        .values(status=MessageStatus.FAILED, updated_at=utcnow() - timedelta(minutes=5)))
+    assert sweep_once(services)["hurried"] == 1
+    assert case_by_id(services, fresh.id).escalation_level == 2
+    assert case_by_id(services, stale.id).escalation_level == 1  # its failure predates the last round
+    sweeper._hurry["full_at"] -= sweeper.FULL_HURRY_EVERY  # ten minutes later
+    assert sweep_once(services)["hurried"] == 1
+    assert case_by_id(services, stale.id).escalation_level == 2
+
+
 TOP_FAILS = [
     ("refused", REFUSED, MessageStatus.FAILED),
     ("timed out (it may have been delivered)", SLOW, MessageStatus.UNKNOWN),

@@ -105,8 +105,12 @@ def test_counts_by_every_dimension(known):
 def test_one_pass_counts_what_each_dimension_counts(known, viewer):
     """The API and the reports take every dimension from one pass over the window (GROUPING
     SETS on PostgreSQL); it must give what counting each dimension on its own gives."""
-    grand, every = stats.every_count(known, viewer, since=T0)
+    grand, every, weeks = stats.every_count(known, viewer, since=T0)
     assert grand == stats.total(known, viewer, since=T0)
+    assert weeks == stats.weekly(known, viewer, since=T0)
+    pivot = stats.in_one_pass(known, viewer, [(), ("day",), ("agency",), ("day", "agency")], since=T0)
+    assert pivot[("day", "agency")] == stats.weekly(known, viewer, "agency", since=T0)
+    assert pivot[("agency",)] == stats.counts(known, viewer, "agency", since=T0) and pivot[()] == grand
     assert set(every) == set(stats.DIMENSIONS)
     for by, rows in every.items():
         assert table(rows) == table(stats.counts(known, viewer, by, since=T0)), by

@@ -4,9 +4,10 @@ Plain functions of a SQLAlchemy session and a `Viewer`: a mission officer's figu
 mission only, everyone else's cover every case. Cases count by when they were opened, in the
 half-open window [since, until) (either end may be None). Nothing here returns personal data.
 
-Counting is done by the database. On PostgreSQL the total and every dimension's counts come from
-one pass over the window (GROUPING SETS) and percentiles from percentile_cont; SQLite counts one
-dimension at a time and works percentiles out in Python. ISO weeks are put together in Python
+Counting is done by the database. On PostgreSQL what a page or an answer shows (the total, the
+counts by each dimension, per week) comes from one pass over the window (GROUPING SETS) and
+percentiles from percentile_cont; SQLite counts one figure at a time and works percentiles out
+in Python. ISO weeks are put together in Python
 from counts per day, so that both databases give the same answers.
 
 Staff see the figures as they are. An analyst needs to know less (`report` chooses): no count
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import case as when
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, or_, select, text, tuple_
 
 from gateway.cases.access import Viewer
 from gateway.cases.disclosure import TOTAL, Dimension, Release, protect
@@ -130,27 +131,70 @@ def counts(session, viewer: Viewer, by: str, since: datetime | None = None,
 
 
 def every_count(session, viewer: Viewer, since: datetime | None = None,
-                until: datetime | None = None) -> tuple[int, dict[str, list[Count]]]:
-    """The total and the counts by every dimension, as `total` and `counts` give them: on
-    PostgreSQL in one pass over the window (GROUPING SETS), elsewhere a query each."""
-    if session.get_bind().dialect.name != "postgresql":
-        return (total(session, viewer, since, until),
-                {by: counts(session, viewer, by, since, until) for by in DIMENSIONS})
-    names = list(DIMENSIONS)
-    columns = [DIMENSIONS[by] for by in names]
+                until: datetime | None = None) -> tuple[int, dict[str, list[Count]], list[WeekCount]]:
+    """The total, the counts by every dimension and the weeks, as `total`, `counts` and `weekly`
+    give them: on PostgreSQL in one pass over the window, elsewhere a query each."""
+    found = in_one_pass(session, viewer, [(by,) for by in DIMENSIONS] + [("day",), ()], since, until)
+    return found[()], {by: found[(by,)] for by in DIMENSIONS}, found[("day",)]
+
+
+def in_one_pass(session, viewer: Viewer, groupings: list[tuple[str, ...]], since: datetime | None = None,
+                until: datetime | None = None) -> dict[tuple[str, ...], object]:
+    """Several figures of the window at once. A grouping is () for the total, (by,) for the counts
+    by a dimension, ("day",) for the weeks and ("day", by) for a dimension per week; the answer
+    holds each as `total`, `counts` or `weekly` would give it. PostgreSQL counts them all in one
+    pass (GROUPING SETS); SQLite, which has none, one query each.
+
+    Raises:
+        UnknownDimension: a grouping names no dimension.
+    """
+    for grouping in groupings:
+        for by in grouping:
+            if by != "day":
+                _column(by)
+    if session.get_bind().dialect.name != "postgresql" or all(not g for g in groupings):
+        return {g: _one_grouping(session, viewer, g, since, until) for g in groupings}
+    _roomy(session)
+    names = sorted({by for g in groupings for by in g}, key=lambda by: (by != "day", by))
+    columns = [_day(session) if by == "day" else DIMENSIONS[by] for by in names]
     # grouping() has a bit per column, the first the highest, set when the row is not grouped by it.
     every = (1 << len(names)) - 1
-    sets = {every ^ (1 << (len(names) - 1 - i)): i for i in range(len(names))}
-    query = _window(select(func.grouping(*columns), *columns, func.count(Case.id)), viewer, since, until, "agency") \
-        .group_by(func.grouping_sets(*columns, tuple_()))
-    tallies, grand = {by: _Tally(by) for by in names}, 0
+    masks = {every & ~sum(1 << (len(names) - 1 - names.index(by)) for by in g): g for g in groupings}
+    sets = [tuple_(*(columns[names.index(by)] for by in g)) for g in groupings]
+    joined = "agency" if any(by in FREE_TEXT for g in groupings for by in g) else None
+    query = _window(select(func.grouping(*columns), *columns, func.count(Case.id)), viewer, since, until, joined) \
+        .group_by(func.grouping_sets(*sets))
+    tallies = {g: _Tally(next((by for by in g if by != "day"), None)) for g in groupings if g}
+    grand, weeks = 0, {}
     for row in session.execute(query):
-        if row[0] == every:
+        grouping = masks[row[0]]
+        if not grouping:
             grand = row[-1]
-        else:
-            i = sets[row[0]]
-            tallies[names[i]].add((), row[1 + i], row[-1])
-    return grand, {by: [Count(key, count) for (), key, count in tally.rows()] for by, tally in tallies.items()}
+            continue
+        values = dict(zip(names, row[1:-1]))
+        group = ()
+        if "day" in grouping:
+            day = values["day"]
+            if day not in weeks:
+                year, week, _ = _as_date(day).isocalendar()
+                weeks[day] = f"{year:04d}-W{week:02d}"
+            group = (weeks[day],)
+        by = next((b for b in grouping if b != "day"), None)
+        tallies[grouping].add(group, values[by] if by else None, row[-1])
+    found: dict[tuple[str, ...], object] = {(): grand} if () in groupings else {}
+    for grouping, tally in tallies.items():
+        found[grouping] = [WeekCount(group[0], key, count) if "day" in grouping else Count(key, count)
+                           for group, key, count in tally.rows()]
+    return found
+
+
+def _one_grouping(session, viewer: Viewer, grouping: tuple[str, ...], since, until):
+    by = next((b for b in grouping if b != "day"), None)
+    if not grouping:
+        return total(session, viewer, since, until)
+    if "day" in grouping:
+        return weekly(session, viewer, by, since, until)
+    return counts(session, viewer, by, since, until)
 
 
 def weekly(session, viewer: Viewer, by: str | None = None, since: datetime | None = None,
@@ -209,7 +253,14 @@ def time_to_ack(session, viewer: Viewer, since: datetime | None = None,
     return rows
 
 
+def _roomy(session) -> None:
+    """Room to sort and hash a window of a hundred thousand cases in memory (PostgreSQL's default
+    4 MB spills them to disk), for the rest of this transaction only."""
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def _time_to_ack_in_sql(session, viewer: Viewer, since, until) -> list[AckTimes]:
+    _roomy(session)
     wait = func.greatest(func.extract("epoch", Case.acknowledged_at - Case.created_at), 0.0)
     acked = Case.acknowledged_at.is_not(None)
     query = select(Case.mission_id, func.count(Case.acknowledged_at), func.count().filter(~acked),
@@ -318,26 +369,36 @@ class Exact:
 
     def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None):
         self.session, self.viewer, self.since, self.until = session, viewer, since, until
-        self._every: tuple[int, dict[str, list[Count]]] | None = None
+        self._found: dict[tuple[str, ...], object] = {}  # what was counted, by grouping (in_one_pass)
 
     def total(self) -> int:
-        return self._counted()[0]
+        return self._get(())
 
     def counts(self, by: str) -> list[Count]:
-        _column(by)  # UnknownDimension
-        return self._counted()[1][by]
-
-    def _counted(self) -> tuple[int, dict[str, list[Count]]]:
-        """Every dimension at once: a page or an answer shows most of them."""
-        if self._every is None:
-            self._every = every_count(self.session, self.viewer, self.since, self.until)
-        return self._every
+        return self._get((by,))
 
     def weekly(self, by: str | None = None) -> list[WeekCount]:
-        return weekly(self.session, self.viewer, by, self.since, self.until)
+        return self._get(("day", by) if by else ("day",))
 
     def time_to_ack(self) -> list[AckTimes]:
         return time_to_ack(self.session, self.viewer, self.since, self.until)
+
+    def every_dimension(self) -> None:
+        """Count the total, every dimension and the weeks at once (what the API shows)."""
+        self._count([(by,) for by in DIMENSIONS] + [("day",), ()])
+
+    def pivot(self, by: str) -> None:
+        """Count at once what a report by `by` shows: the total, the weeks, `by`, `by` per week."""
+        self._count([(), ("day",), (by,), ("day", by)])
+
+    def _count(self, groupings: list[tuple[str, ...]]) -> None:
+        wanted = [g for g in groupings if g not in self._found]
+        if wanted:
+            self._found.update(in_one_pass(self.session, self.viewer, wanted, self.since, self.until))
+
+    def _get(self, grouping: tuple[str, ...]):
+        self._count([grouping])
+        return self._found[grouping]
 
 
 # A case as an analyst's figures see it (gateway.cases.disclosure): the week it was opened, then
@@ -412,6 +473,12 @@ class ForAnalysts:
                    (shown_agency,))] += count
         self.release: Release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
         self._waits = {row.mission: row for row in time_to_ack(session, viewer, since, until)}
+
+    def every_dimension(self) -> None:
+        """Nothing to count: the release holds every figure."""
+
+    def pivot(self, by: str) -> None:
+        """Nothing to count: the release holds every figure."""
 
     def total(self) -> int | None:
         return self.release.shown(TOTAL)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import event, inspect
+from sqlalchemy import text as sql
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from gateway.store.crypto import Findable, Secret, SecretFloat, SecretJSON
@@ -239,6 +240,13 @@ class OfficerPin(Base):
     set_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The queue's order (dashboard/queue.py) and the cases it holds, as its index spells them.
+QUEUE_WAITING = "status = 'acknowledged'"
+QUEUE_RANK = "CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 WHEN 'low' THEN 3 ELSE 9 END"
+QUEUE_OPEN = "status IN ('open', 'escalated', 'acknowledged')"
+EXPRESSION_INDEXES = ("ix_cases_queue",)  # indexes on expressions, which migrations' comparisons cannot read back
+
+
 class Case(Base):
     """A distress case or report, from the first message to its resolution."""
 
@@ -288,7 +296,11 @@ class Case(Base):
                       Index("ix_cases_status_created", "status", "created_at"),
                       Index("ix_cases_created_id", "created_at", "id"),
                       Index("ix_cases_acknowledged_at", "acknowledged_at"),
-                      Index("ix_cases_place_priority_created", "country", "city", "priority", "created_at"))
+                      Index("ix_cases_place_priority_created", "country", "city", "priority", "created_at"),
+                      # the dashboard's queue, in its order (dashboard/queue.py), open cases only
+                      Index("ix_cases_queue", sql(f"({QUEUE_WAITING})"), sql(f"({QUEUE_RANK})"),
+                            sql("(ack_deadline IS NULL)"), "ack_deadline", "created_at",
+                            postgresql_where=sql(QUEUE_OPEN), sqlite_where=sql(QUEUE_OPEN)))
 
     def as_row(self) -> dict:
         """The case's columns by name (what alert texts are made from)."""
@@ -310,6 +322,9 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+ALERT_FAILURES = "purpose = 'alert' AND status IN ('failed', 'unknown', 'suppressed')"
 
 
 class OutboundMessage(Base):
@@ -343,7 +358,10 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbound_status_next", "status", "next_attempt_at"),
-                      Index("ix_outbound_send_started", "send_started_at"))
+                      Index("ix_outbound_send_started", "send_started_at"),
+                      # the sweeper's "which alerts reached nobody since the last round"
+                      Index("ix_outbound_alert_failures", "updated_at", postgresql_where=sql(ALERT_FAILURES),
+                            sqlite_where=sql(ALERT_FAILURES)))
 
 
 class InboundMessage(Base):
