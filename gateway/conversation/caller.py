@@ -17,6 +17,7 @@ def who(ctx: Context) -> Who:
     if "who" not in ctx.cache:
         try:
             ctx.cache["who"] = who_is(ctx.services.db, ctx.phone, ctx.extras.get("session_id", ""))
+            ctx.extras["who_looked_up"] = True  # now, not carried from an earlier message
         except Exception as exc:
             if not spool.database_down(exc):
                 raise

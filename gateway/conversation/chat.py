@@ -261,7 +261,11 @@ def _keyword(services, ctx, message, keyword, convo):
 def _sos(services, ctx, message, description, lang):
     """SOS by keyword: the case opens at once with what was written; the SOS flow then asks the
     rest (what happened, where, may we contact you) and completes the case."""
-    existing = open_case_of(services.db, own_numbers(ctx))
+    facts = who(ctx)
+    if ctx.extras.get("who_looked_up") and not facts.has_case and facts.person_id is None:
+        existing = None  # looked up just now: no case was ever raised from it, and it is nobody's other number
+    else:
+        existing = open_case_of(services.db, own_numbers(ctx))
     if existing is not None:  # a repeat SOS joins the case already open
         update_case(services, existing.id, Changes(description=description or None,
                                                    repeat_source=ctx.extras["source_key"]), ctx.phone, ctx.channel)
