@@ -471,6 +471,9 @@ class AuditEntry(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(SecretJSON, default=dict)
 
+    # the newest entry of an action (/metrics reads the last retention round's) without a scan
+    __table_args__ = (Index("ix_audit_log_action_id", "action", "id"),)
+
 
 # --- diaspora services (issue 6) ------------------------------------------------------------------
 

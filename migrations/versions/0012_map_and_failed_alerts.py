@@ -1,4 +1,4 @@
-"""indexes: the map (newest cases per place and priority), the queue (in its order), the sweeper (alerts that reached nobody)
+"""indexes: the map (newest cases per place and priority), the queue (in its order), the sweeper (alerts that reached nobody), the audit log by action
 
 Revision ID: 0012
 Revises: 0011
@@ -23,12 +23,14 @@ def upgrade() -> None:
     op.create_index('ix_cases_place_priority_created', 'cases', ['country', 'city', 'priority', 'created_at'])
     op.create_index('ix_outbound_alert_failures', 'outbound_messages', ['updated_at'],
                     postgresql_where=sa.text(ALERT_FAILURES), sqlite_where=sa.text(ALERT_FAILURES))
+    op.create_index('ix_audit_log_action_id', 'audit_log', ['action', 'id'])
     op.create_index('ix_cases_queue', 'cases', [sa.text(f"({QUEUE_WAITING})"), sa.text(f"({QUEUE_RANK})"),
                                                 sa.text("(ack_deadline IS NULL)"), 'ack_deadline', 'created_at'],
                     postgresql_where=sa.text(QUEUE_OPEN), sqlite_where=sa.text(QUEUE_OPEN))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_log_action_id', table_name='audit_log')
     op.drop_index('ix_cases_queue', table_name='cases')
     op.drop_index('ix_outbound_alert_failures', table_name='outbound_messages')
     op.drop_index('ix_cases_place_priority_created', table_name='cases')
