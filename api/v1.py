@@ -247,6 +247,7 @@ def list_associations():
 
 EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 
+
 @bp.get("/stats")
 def show_stats():
     """Aggregates: exact for staff tokens; for an analyst token no count below ANALYST_MIN_COUNT

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     log = open(tmp / "run.log", "wb")
     process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # stop run.py and remove the folder on SIGTERM too
     try:
         _wait_until_up(port, process, tmp / "run.log")
         database_url = args.database_url or f"sqlite:///{tmp / 'instance' / 'msaada.db'}"
@@ -92,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"p99 median {p99:.1f} ms (range {min(p99s):.1f}-{max(p99s):.1f}; target <= {TARGET_P99_MS:g} ms: "
           f"{'met' if p99 <= TARGET_P99_MS else 'NOT met'}); p50 median "
           f"{statistics.median(r['p50_ms'] or 0 for r in rounds):.1f} ms; "
-          f"cases opened {sum(1 for _ in rounds) and rounds[-1]['cases']}, "
+          f"cases opened {rounds[-1]['cases'] if rounds else 0}, "
           f"{'all escalated' if all(r['all_sent_after_s'] is not None for r in rounds) else 'NOT all escalated'}")
     print(f"results: {path.relative_to(ROOT)}")
     return 0 if all(r["errors"] == 0 and r["all_sent_after_s"] is not None for r in rounds) else 1
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
 
 
 def _wait_until_up(port: int, process, log: Path, timeout: float = 120) -> None:
@@ -115,7 +119,7 @@ def _wait_until_up(port: int, process, log: Path, timeout: float = 120) -> None:
 
 def _burst(port: int, messages: int, senders: int, seed: int) -> dict:
     """`senders` conversations at once, each message sent when the previous one is answered."""
-    client, tally, rng = loadgen.Client("127.0.0.1", port), loadgen._Tally("sms-at"), random.Random(seed)
+    client, tally, rng = loadgen.Client("127.0.0.1", port), loadgen.Tally("sms-at"), random.Random(seed)
     sent = 0
     last = len(loadgen.CHAT_STEPS) - 1
 

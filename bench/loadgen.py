@@ -232,7 +232,7 @@ def _status(head: bytes) -> int:
         return -1
 
 
-class _Tally:
+class Tally:
     """What one client process saw."""
 
     def __init__(self, channel: str = "ussd"):
@@ -260,7 +260,7 @@ class _Tally:
 
 def _closed(host: str, port: int, sessions: int, start: float, seconds: float, seed: int,
             channel: str = "ussd") -> dict:
-    client, tally, rng = Client(host, port), _Tally(channel), random.Random(seed)
+    client, tally, rng = Client(host, port), Tally(channel), random.Random(seed)
     deadline = start + seconds
     last = len(steps(channel)) - 1
 
@@ -302,7 +302,7 @@ def _open(host: str, port: int, rate: float, count: int, start: float, gap: floa
     """`count` requests, the i-th due at start + i/rate. Journeys come in groups of `group`
     sessions: their first steps, then their second steps, ... so one session's steps are `gap`
     seconds apart."""
-    client, tally, rng = Client(host, port), _Tally(channel), random.Random(seed)
+    client, tally, rng = Client(host, port), Tally(channel), random.Random(seed)
     group = max(1, round(gap * rate))
     sessions: dict[int, dict] = {}  # session number -> {"payloads", "busy", "waiting": [(step, due)]}
     last_answer = start
@@ -362,7 +362,7 @@ def _open(host: str, port: int, rate: float, count: int, start: float, gap: floa
 
 # --- processes -----------------------------------------------------------------------------------
 
-def _result(tally: _Tally, start: float, end: float) -> dict:
+def _result(tally: Tally, start: float, end: float) -> dict:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"latencies": tally.latencies.tobytes(), "lags": tally.lags.tobytes(), "ok": tally.ok,
             "errors": tally.errors, "error_kinds": tally.error_kinds, "journeys": tally.journeys,

@@ -130,11 +130,15 @@ def counts(session, viewer: Viewer, by: str, since: datetime | None = None,
     return [Count(key, count) for (), key, count in tally.rows()]
 
 
+# What the API shows: the total, the counts by every dimension, and the weeks (see in_one_pass).
+EVERY_FIGURE = [(by,) for by in DIMENSIONS] + [("day",), ()]
+
+
 def every_count(session, viewer: Viewer, since: datetime | None = None,
                 until: datetime | None = None) -> tuple[int, dict[str, list[Count]], list[WeekCount]]:
     """The total, the counts by every dimension and the weeks, as `total`, `counts` and `weekly`
     give them: on PostgreSQL in one pass over the window, elsewhere a query each."""
-    found = in_one_pass(session, viewer, [(by,) for by in DIMENSIONS] + [("day",), ()], since, until)
+    found = in_one_pass(session, viewer, EVERY_FIGURE, since, until)
     return found[()], {by: found[(by,)] for by in DIMENSIONS}, found[("day",)]
 
 
@@ -385,7 +389,7 @@ class Exact:
 
     def every_dimension(self) -> None:
         """Count the total, every dimension and the weeks at once (what the API shows)."""
-        self._count([(by,) for by in DIMENSIONS] + [("day",), ()])
+        self._count(EVERY_FIGURE)
 
     def pivot(self, by: str) -> None:
         """Count at once what a report by `by` shows: the total, the weeks, `by`, `by` per week."""
@@ -454,23 +458,22 @@ class ForAnalysts:
                    Registration.agency.label("registered")]
         rows = session.execute(_window(select(*columns, func.count(Case.id)), viewer, since, until, "agency")
                                .group_by(*columns[:-1], Registration.agency)).all()
-        agencies = _Register(session, {tuple(row[5:6]) + tuple(row[10:13]) for row in rows})
-        cities, places, named, weeks = _known_cities(directory), {}, {}, {}
+        agencies = _Register(session, {(row.kind, row.agency_key, row.agency, row.registered) for row in rows})
+        cities = _known_cities(directory)
+        # Rows repeat days, places and agencies: each is worked out once.
+        weeks, places, named = {}, {}, {}
         units: Counter = Counter()
         for day, country, city, mission, category, kind, priority, status, channel, was_acked, key, agency, typed, \
                 count in rows:
-            week = weeks.get(day)
-            if week is None:
+            if day not in weeks:
                 year, number, _ = _as_date(day).isocalendar()
-                week = weeks[day] = f"{year:04d}-W{number:02d}"
-            place = places.get((country, city, mission))
-            if place is None:
-                place = places[country, city, mission] = (country, _city(cities, country, city), mission)
-            shown_agency = named.get((kind, key, agency, typed), named)
-            if shown_agency is named:
-                shown_agency = named[kind, key, agency, typed] = agencies.shown(kind, key, agency, typed)
-            units[(week, place, (category, kind.value, priority.value), (status.value, bool(was_acked)), (channel,),
-                   (shown_agency,))] += count
+                weeks[day] = f"{year:04d}-W{number:02d}"
+            if (country, city, mission) not in places:
+                places[country, city, mission] = (country, _city(cities, country, city), mission)
+            if (kind, key, agency, typed) not in named:
+                named[kind, key, agency, typed] = agencies.shown(kind, key, agency, typed)
+            units[(weeks[day], places[country, city, mission], (category, kind.value, priority.value),
+                   (status.value, bool(was_acked)), (channel,), (named[kind, key, agency, typed],))] += count
         self.release: Release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
         self._waits = {row.mission: row for row in time_to_ack(session, viewer, since, until)}
 
