@@ -163,3 +163,23 @@ def test_a_dimension_without_weeks_and_counts_of_zero():
     release = protect([("w", ("red",))] * 5 + [("w", ("blue",))], [colour], 3)
     assert release.hidden == {("key", "colour", "blue"), ("key", "colour", "red")} or \
         ("total",) in release.hidden
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_release_that_hides_nothing_shows_every_figure_as_counted(seed):
+    # Such a release is counted without the witnesses' index (most releases hide nothing): its
+    # figures must be those a release counted one case at a time would show.
+    rng = random.Random(seed)
+    units = [case(rng.choice(WEEKS), rng.randrange(7), rng.randrange(4), rng.randrange(4), rng.randrange(3),
+                  rng.randrange(3)) for _ in range(rng.randrange(50, 300))]
+    release = protect(units, ANALYST_DIMENSIONS, 1, waits_touched)  # k = 1: nothing is small
+    expected: dict = {}
+    for unit in units:
+        figures = [TOTAL, ("week", unit[0])]
+        for d in ANALYST_DIMENSIONS:
+            figures.append(("key", d.name, d.key(unit)))
+            if d.weekly:
+                figures.append(("cell", d.name, d.key(unit), unit[0]))
+        for figure in figures:
+            expected[figure] = expected.get(figure, 0) + 1
+    assert release.hidden == frozenset() and release.values == expected

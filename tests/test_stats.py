@@ -220,6 +220,16 @@ def test_staff_see_the_figures_as_they_are(known, services):
         assert figures.time_to_ack() == stats.time_to_ack(known, viewer, since=T0)
 
 
+def test_an_analyst_counts_the_same_iso_weeks_as_staff(known, services):
+    # Analysts' cases are counted by the Monday of their week in SQL (each database its own way):
+    # Sunday 3 January 2027 23:30 UTC is still 2026-W53, Monday 00:30 is 2027-W01. With k = 1
+    # nothing is hidden, so every week and cell is the staff's.
+    figures = stats.report(known, ANALYST, T0, None, 1, services.directory)
+    assert [(w.week, w.count) for w in figures.weekly()] == [("2026-W53", 5), ("2027-W01", 4)]
+    exact = stats.weekly(known, Viewer("operator", Role.OPERATOR), "mission", since=T0)
+    assert sorted(figures.weekly("mission"), key=repr) == sorted(exact, key=repr)
+
+
 def test_an_analyst_sees_no_count_below_k_nor_anything_typed(known, services):
     figures = stats.report(known, ANALYST, T0, None, 3, services.directory)
     assert figures.smallest == 3 and figures.total() == 9

@@ -90,13 +90,42 @@ def protect(units: Iterable[Unit], dimensions: Iterable[Dimension], smallest: in
         smallest: k; counts from 1 to k-1 are hidden, and more so that none can be worked out.
         touches: figures that an edit of cases changes besides the counts (see Touches).
     """
-    witnesses = _Witnesses(Counter(units), tuple(dimensions), touches or (lambda old, new, moved: ()))
+    units, dimensions = Counter(units), tuple(dimensions)
+    values = _values(units, dimensions)
+    if not any(0 < v < smallest for v in values.values()):
+        return Release(dict(values), frozenset(), smallest)
+    witnesses = _Witnesses(units, dimensions, touches or (lambda old, new, moved: ()))
     values = witnesses.values
     small = sorted((f for f, v in values.items() if 0 < v < smallest), key=witnesses.order)
     witnesses.hide(small)
     for figure in small:
         witnesses.hide(witnesses.cheapest(figure))
     return Release(dict(values), frozenset(witnesses.hidden), smallest)
+
+
+def _values(units: Counter, dimensions: tuple[Dimension, ...]) -> Counter:
+    """Every figure's value, as _Witnesses counts them, without its index of who counts where
+    (most releases hide nothing, and need none). The cases are projected once per set of bundles
+    a dimension reads, so the counting runs over those projections, not over every case for
+    every dimension."""
+    values: Counter = Counter()
+    values[TOTAL] = sum(units.values())
+    by_bundles: dict[tuple[int, ...], Counter] = {}
+    for d in dimensions:
+        if d.bundles not in by_bundles:
+            projected: Counter = Counter()
+            for unit, n in units.items():
+                projected[(unit[0], *(unit[1 + b] for b in d.bundles))] += n
+            by_bundles[d.bundles] = projected
+        for (week, *bundles), n in by_bundles[d.bundles].items():
+            key = tuple(bundles[d.bundles.index(b)][p] for b, p in d.parts)
+            key = key[0] if len(key) == 1 else key
+            values["key", d.name, key] += n
+            if d.weekly:
+                values["cell", d.name, key, week] += n
+    for unit, n in units.items():
+        values["week", unit[0]] += n
+    return values
 
 
 class _Witnesses:

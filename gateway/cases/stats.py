@@ -227,6 +227,14 @@ def _day(session):
     return func.date(Case.created_at)
 
 
+def _monday(session):
+    """The Monday of the ISO week (UTC) a case was opened in, as SQL groups it: a row per week,
+    not per day, where only weeks are counted."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.date_trunc("week", func.timezone("UTC", Case.created_at)))
+    return func.date(Case.created_at, "weekday 0", "-6 days")
+
+
 def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
@@ -450,29 +458,29 @@ class ForAnalysts:
     def __init__(self, session, viewer: Viewer, since: datetime | None, until: datetime | None, smallest: int,
                  directory: Directory):
         self.smallest, self.viewer = smallest, viewer
-        # The cases counted by day and by everything a figure tells apart: the same units as one
-        # row per case would give, in a row per kind of case and day.
+        # The cases counted by week and by everything a figure tells apart: the same units as one
+        # row per case would give, in a row per kind of case and week.
         acked = Case.acknowledged_at.is_not(None).label("acked")
-        columns = [_day(session), Case.country, Case.city, Case.mission_id, Case.category, Case.kind, Case.priority,
+        columns = [_monday(session), Case.country, Case.city, Case.mission_id, Case.category, Case.kind, Case.priority,
                    Case.status, Case.channel, acked, Case.agency_key, Case.agency,
                    Registration.agency.label("registered")]
         rows = session.execute(_window(select(*columns, func.count(Case.id)), viewer, since, until, "agency")
                                .group_by(*columns[:-1], Registration.agency)).all()
         agencies = _Register(session, {(row.kind, row.agency_key, row.agency, row.registered) for row in rows})
         cities = _known_cities(directory)
-        # Rows repeat days, places and agencies: each is worked out once.
+        # Rows repeat weeks, places and agencies: each is worked out once.
         weeks, places, named = {}, {}, {}
         units: Counter = Counter()
-        for day, country, city, mission, category, kind, priority, status, channel, was_acked, key, agency, typed, \
+        for monday, country, city, mission, category, kind, priority, status, channel, was_acked, key, agency, typed, \
                 count in rows:
-            if day not in weeks:
-                year, number, _ = _as_date(day).isocalendar()
-                weeks[day] = f"{year:04d}-W{number:02d}"
+            if monday not in weeks:
+                year, number, _ = _as_date(monday).isocalendar()
+                weeks[monday] = f"{year:04d}-W{number:02d}"
             if (country, city, mission) not in places:
                 places[country, city, mission] = (country, _city(cities, country, city), mission)
             if (kind, key, agency, typed) not in named:
                 named[kind, key, agency, typed] = agencies.shown(kind, key, agency, typed)
-            units[(weeks[day], places[country, city, mission], (category, kind.value, priority.value),
+            units[(weeks[monday], places[country, city, mission], (category, kind.value, priority.value),
                    (status.value, bool(was_acked)), (channel,), (named[kind, key, agency, typed],))] += count
         self.release: Release = protect(units, ANALYST_DIMENSIONS, smallest, waits_touched)
         self._waits = {row.mission: row for row in time_to_ack(session, viewer, since, until)}
