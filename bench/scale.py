@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ussd import _git  # noqa: E402 - one way to ask git, shared with the other benchmarks
 from bench.ussd import (DEFAULT_PG_ADMIN, BenchError, load_directory, run_cleaning_up, say,  # noqa: E402
                         setup_database, setup_redis, start_gunicorn)
+from dashboard.queue import PAGE_SIZE  # noqa: E402
 
 DEFAULT_SIZES = "10000,100000"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
@@ -700,7 +701,7 @@ def check_data(clients: dict[str, Client], samples: dict) -> dict:
         raise BenchError(f"case page of {samples['recent_resolved']}: the person's words do not show (sealing?)")
     queue = operator.get("/dashboard/queue")
     listed = queue.text.count("data-reference=")
-    expected = min(samples["unresolved_count"], 500)  # dashboard/queue.py lists at most 500
+    expected = min(samples["unresolved_count"], PAGE_SIZE)  # a page of the queue
     if queue.status_code != 200 or listed != expected:
         raise BenchError(f"queue: {queue.status_code}, {listed} cases listed, {expected} expected")
     found = operator.post("/dashboard/registrations", {"q": samples["surname"]})

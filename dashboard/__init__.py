@@ -11,4 +11,4 @@ from flask import Blueprint
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
                static_folder="static", static_url_path="/static")
 
-from dashboard import associations, auth, cases, crisis_map, queue, reports, rights  # noqa: E402,F401  (they add routes to bp)
+from dashboard import associations, auth, cases, crisis_map, queue, reports, rights, search, times  # noqa: E402,F401  (they add routes to bp)

@@ -126,25 +126,3 @@ def _safe_cell(value: str | None) -> str:
     text = value or ""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
-
-@bp.route("/registrations", methods=["GET", "POST"])
-@require(*STAFF)
-def registrations():
-    """Search the diaspora registry by name, ID/passport number or phone (a mission: its country).
-    What is searched for travels in the form's body, never in the URL: addresses end up in logs."""
-    query_text = " ".join((request.form.get("q") or "").split())[:80]
-    rows = []
-    condition = registrations_matching(query_text, services().directory.served_countries) if query_text else None
-    if query_text:
-        query = select(Registration).where(condition if condition is not None else false()).limit(100)
-        if g.viewer.role == Role.MISSION:
-            mission = services().directory.mission(g.viewer.mission_id)
-            query = query.where(Registration.country == (mission.country if mission else "--"))
-        rows = sorted(services().db().scalars(query).all(), key=lambda r: (r.full_name.casefold(), r.id))
-        audit.log(services(), g.viewer.name, "search_registrations", None, request.remote_addr,
-                  query=query_text, found=len(rows))
-    phones = {}
-    for row in rows:
-        phones[row.person_id] = services().db().scalars(
-            select(PersonPhone.phone).where(PersonPhone.person_id == row.person_id)).all()
-    return render_template("dashboard/registrations.html", q=query_text, rows=rows, phones=phones)

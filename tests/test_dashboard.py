@@ -341,25 +341,26 @@ def test_the_token_may_come_in_a_header(operator, services):
 
 # --- the queue --------------------------------------------------------------------------------------
 
-def test_the_queue_shows_the_unacknowledged_most_urgent_and_nearest_deadline_first(operator, services):
+def test_the_queue_shows_the_overdue_first_then_the_waiting_by_priority_and_age(operator, services):
     normal = raise_case(services, country="AE", city="Dubai", category="lost_documents")  # 4 hours
     high = raise_case(services, city="Mecca", category="unpaid_wages")  # 30 minutes
     critical = raise_case(services, city="Riyadh")  # 10 minutes
-    sooner = raise_case(services, city="Dammam")  # critical, and its deadline runs out first
+    later = raise_case(services, city="Dammam")  # critical too, overdue longer, but opened later
     acknowledged = raise_case(services, city="Khobar")  # critical, but someone has it
     resolved = raise_case(services, city="Jeddah")
     change(services, critical.id, ack_deadline=utcnow() - timedelta(minutes=3))  # overdue...
-    change(services, sooner.id, ack_deadline=utcnow() - timedelta(minutes=5))  # ...and this one longer
+    change(services, later.id, ack_deadline=utcnow() - timedelta(minutes=5))  # ...and this one
     assert act(operator, acknowledged.reference, "acknowledge").status_code == 302
     assert act(operator, resolved.reference, "resolve", text="went home").status_code == 302
 
     page = operator.get("/dashboard/queue")
-    assert references(page) == [sooner.reference, critical.reference, high.reference, normal.reference,
+    assert references(page) == [critical.reference, later.reference, high.reference, normal.reference,
                                 acknowledged.reference]
     rows = {row[0]: row for row in table(page, "queue")[1:]}
-    assert rows[critical.reference][1:4] == ["critical", "open", "overdue 3 min"]
+    assert rows[critical.reference][1:4] == ["critical", "new, not yet alerted", "overdue 3 min"]
     assert rows[acknowledged.reference][2:4] == ["acknowledged", ""]
     assert rows[normal.reference][1] == "normal" and rows[normal.reference][5] == "Dubai, AE"
+    assert rows[normal.reference][6] == DUBAI_NAME
     assert 'class="priority-critical overdue"' in page.get_data(as_text=True)
 
 
@@ -382,6 +383,7 @@ def test_the_queue_filters_and_its_rows_fragment(operator, services):
     assert shown("mission=ae-dubai") == [dubai.reference]
     assert shown("mission=none") == [nowhere.reference]
     assert shown("category=lost_documents") == [dubai.reference]
+    assert shown("city=riyadh") == shown("city=Riyadh") == [riyadh.reference]
     assert shown("status=resolved") == [closed.reference]
     assert shown("status=nonsense") == everything
     assert shown("country=SA&category=lost_documents") == []

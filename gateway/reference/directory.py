@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
 import yaml
@@ -33,6 +34,7 @@ class MissionEntry:
     cities: tuple[str, ...]
     phones: tuple[str, ...]
     escalation_phones: tuple[str, ...] = ()
+    timezone: str | None = None  # an IANA zone; when not given, the zone of the mission's country
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def load(path: Path) -> Directory:
             cities=tuple(c.strip() for c in cities),
             phones=_phones(raw, "phones", where, required=True),
             escalation_phones=_phones(raw, "escalation_phones", where),
+            timezone=_zone(raw, where),
         ))
 
     aliases = data.get("city_aliases") or {}
@@ -192,6 +195,17 @@ def _mapping(data: dict, key: str, required: bool = False) -> dict:
     if not isinstance(value, dict):
         raise DirectoryError(f"{key}: {'required, ' if required else ''}must be a mapping")
     return value
+
+
+def _zone(data: dict, where: str) -> str | None:
+    name = data.get("timezone")
+    if name is None:
+        return None
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DirectoryError(f"{where}.timezone: {name!r} is not a time zone (e.g. Asia/Riyadh)") from None
+    return str(name)
 
 
 def _phones(data: dict, key: str, where: str, required: bool = False) -> tuple[str, ...]:

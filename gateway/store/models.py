@@ -298,8 +298,8 @@ class Case(Base):
                       Index("ix_cases_acknowledged_at", "acknowledged_at"),
                       Index("ix_cases_place_priority_created", "country", "city", "priority", "created_at"),
                       # the dashboard's queue, in its order (dashboard/queue.py), open cases only
-                      Index("ix_cases_queue", sql(f"({QUEUE_WAITING})"), sql(f"({QUEUE_RANK})"),
-                            sql("(ack_deadline IS NULL)"), "ack_deadline", "created_at",
+                      Index("ix_cases_queue", sql(f"({QUEUE_WAITING})"), sql("escalation_level DESC"),
+                            sql(f"({QUEUE_RANK})"), "created_at", "id",
                             postgresql_where=sql(QUEUE_OPEN), sqlite_where=sql(QUEUE_OPEN)))
 
     def as_row(self) -> dict:
