@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from dashboard import bp
+from dashboard import bp, case_view
 from dashboard.auth import require, services
-from dashboard.queue import STAFF, time_left
+from dashboard.queue import STAFF, status_label, time_left
 from gateway.cases import checkins, officers
 from gateway.cases.lifecycle import normalise_reference, reassign
 from gateway.cases.notices import message_person
@@ -58,10 +58,16 @@ def case_page(reference: str):
                            registration=registration, phones=phones, placements=job_history(db, case.person_id),
                            safety=db.get(Safety, case.person_id) if case.person_id else None,
                            checkin_choices=CHECKIN_CHOICES,
-                           now=utcnow(), time_left=time_left,
+                           now=utcnow(), time_left=time_left, status_label=status_label,
                            mission=services().directory.mission(case.mission_id),
                            missions=services().directory.missions, country_name=country_name,
-                           kinds=KIND_LABELS, categories=CATEGORY_LABELS)
+                           kinds=KIND_LABELS, categories=CATEGORY_LABELS,
+                           mission_names={m.id: m.name for m in services().directory.missions},
+                           someone_else=case_view.reported_by_someone_else(case), subject=case_view.subject_rows(case),
+                           event_names=case_view.EVENTS, event_lines=case_view.event_lines,
+                           purposes=case_view.PURPOSES, message_statuses=case_view.STATUSES, channel_names=case_view.CHANNELS,
+                           whatsapp_link=case_view.whatsapp_link, map_links=case_view.map_links,
+                           tile_url=services().settings.map_tile_url)
 
 
 ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message", "checkins")

@@ -56,6 +56,7 @@ class QueuePage:
     page: int  # 1-based
     pages: int
     newest: int  # the newest case's id: the page announces cases after it
+    totals: dict[str, int]  # the summary the page starts from (`summary`)
 
     @property
     def first(self) -> int:
@@ -116,7 +117,7 @@ def queue_page(chosen: dict[str, str], page: int, now: datetime) -> QueuePage:
         rest = or_(Case.status.not_in(WAITING), Case.ack_deadline.is_(None), Case.ack_deadline >= now)
         cases += db.scalars(_matching(select(Case), chosen).where(rest).order_by(*QUEUE_ORDER)
                             .offset(max(start - overdue, 0)).limit(PAGE_SIZE - len(cases))).all()
-    return QueuePage(cases, totals["total"], overdue, totals["waiting"], page, pages, totals["newest"])
+    return QueuePage(cases, totals["total"], overdue, totals["waiting"], page, pages, totals["newest"], totals)
 
 
 def time_left(case: Case, now) -> tuple[str, bool]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import select
 
@@ -149,12 +151,12 @@ def worker_case(services):
 def test_the_case_page_shows_the_persons_jobs_latest_first(app, services, worker_case):
     operator = signed_in(app, services, "operator", Role.OPERATOR)
     rows = table(operator.get(f"/dashboard/cases/{worker_case.reference}"), "placements")
-    assert rows[0] == ["Employer", "Country", "City", "Started", "Agency", "Recorded (UTC)"]
+    assert rows[0] == ["Employer", "Country", "City", "Started", "Agency", "Recorded"]
     assert [r[:5] for r in rows[1:]] == [
         ["Abdullah Al Saud", "Saudi Arabia", "Riyadh", "2026-09-01", ""],
         ["Al Noor Hospital", "United Arab Emirates", "Dubai", "2026-03-01", "Global Jobs Ltd"],
         ["Fatima Hassan", "Saudi Arabia", "Jeddah", "2025-06-01", ""]]
-    recorded = (utcnow() - timedelta(days=5)).strftime("%Y-%m-%d")
+    recorded = (utcnow() - timedelta(days=5)).astimezone(ZoneInfo("Africa/Nairobi")).strftime("%d %b")  # the operator reads Nairobi time
     assert rows[1][5].startswith(recorded) and rows[1][5].endswith("via ussd")
     # A case of someone with no jobs recorded has no Jobs section.
     other = raise_case(services)

@@ -499,7 +499,7 @@ def test_acknowledging_on_the_dashboard_stops_the_ladder_and_tells_the_person(op
     assert outbox(services, case.id, "notice")[-1].body == services.texts.get(
         "en", "notice.resolved", reference=case.reference)
     page = operator.get(f"/dashboard/cases/{case.reference}").get_data(as_text=True)
-    assert 'data-testid="case-status">resolved<' in page and 'data-testid="acknowledge"' not in page
+    assert 'data-status="resolved">resolved<' in page and 'data-testid="acknowledge"' not in page
 
 
 def test_a_discreet_case_is_acknowledged_and_resolved_without_a_word_to_the_person(operator, services):

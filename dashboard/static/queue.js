@@ -13,7 +13,7 @@
   const notify = document.getElementById("notify");
   const title = document.title;
   let seen = Number(announce.dataset.newest) || 0; // cases up to this id have been seen
-  let last = null; // the last summary
+  let last = JSON.parse(announce.dataset.totals); // the last summary: the page's own at first
   let fetched = Date.now();
   let audio = null;
 
@@ -73,8 +73,8 @@
       const response = await fetch(url, {credentials: "same-origin"});
       if (response.redirected || !response.ok) throw new Error(String(response.status));
       const now = await response.json();
-      const changed = !last || ["total", "overdue", "waiting", "levels", "newest"].some((k) => now[k] !== last[k]);
-      const fresh = last && now.newest > last.newest;
+      const changed = ["total", "overdue", "waiting", "levels", "newest"].some((k) => now[k] !== last[k]);
+      const fresh = now.newest > last.newest;
       if (changed || Date.now() - fetched > 30000) await rows();
       if (fresh) {
         if (sound.checked) beep();
@@ -91,5 +91,4 @@
   }
 
   setInterval(poll, 5000);
-  poll();
 })();

@@ -75,7 +75,7 @@ def test_a_mission_officer_works_the_queue_and_a_case_on_a_390_px_phone(browser,
     fits(page)
     page.get_by_test_id("acknowledge").scroll_into_view_if_needed()
     page.get_by_test_id("acknowledge").click()
-    expect(page.get_by_test_id("case-status")).to_have_text("acknowledged")
+    expect(page.get_by_test_id("case-status")).to_have_attribute("data-status", "acknowledged")
     fits(page)
     context.close()
     assert not errors, errors
