@@ -21,7 +21,7 @@ EVENTS = {
 }
 PURPOSES = {
     "alert": "alert", "ack_confirm": "acknowledgement confirmed", "checkin": "check-in", "code": "sign-in code",
-    "crisis": "crisis alert", "erased": "erasure notice", "forward": "forwarded to the officer", "notice": "notice to the person",
+    "crisis": "crisis alert", "erased": "erasure notice", "handover": "told it moved", "forward": "forwarded to the officer", "notice": "notice to the person",
     "reply": "reply", "security": "security notice", "trusted_contact": "to the trusted contact",
     "untold": "could not tell the person",
 }

@@ -19,17 +19,50 @@ from gateway.conversation.diaspora import job_history
 from gateway.reference.places import country_name
 from gateway.reference.wording import CATEGORY_LABELS, KIND_LABELS
 from gateway.store import audit
-from gateway.store.models import Case, CaseEvent, OutboundMessage, PersonPhone, Registration, Role, Safety, utcnow
+from gateway.store.models import (Case, CaseEvent, OutboundMessage, PastMission, PersonPhone, Registration, Role, Safety,
+                                  utcnow)
+
+
+def find_case(reference: str) -> Case | None:
+    normal = normalise_reference(reference)
+    return services().db().scalar(select(Case).where(Case.reference == normal)) if normal else None
 
 
 def visible_case(reference: str) -> Case:
     """The case, if this viewer may see it; otherwise 404, as for a case that does not exist."""
-    normal = normalise_reference(reference)
-    case = services().db().scalar(select(Case).where(Case.reference == normal)) if normal else None
+    case = find_case(reference)
     if case is None or not g.viewer.may_see(case):
         audit.log(services(), g.viewer.name, "case_not_shown", reference[:20], request.remote_addr)
         abort(404)
     return case
+
+
+def moved_from_here(case: Case | None) -> PastMission | None:
+    """When the viewer's mission had the case before it moved: the last time it left them."""
+    if case is None or g.viewer.role != Role.MISSION:
+        return None
+    return services().db().scalar(select(PastMission).where(
+        PastMission.case_id == case.id, PastMission.mission_id == g.viewer.mission_id)
+        .order_by(PastMission.left_at.desc()).limit(1))
+
+
+def past_case_page(case: Case, moved: PastMission):
+    """What a mission was sent about a case that moved on, up to when it left them: read only."""
+    db, directory = services().db(), services().directory
+    mission = directory.mission(moved.mission_id)
+    numbers = [*mission.phones, *mission.escalation_phones] if mission else []
+    sent = db.scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id,
+                                                    OutboundMessage.recipient.in_(numbers))
+                      .order_by(OutboundMessage.id)).all()
+    events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.at <= moved.left_at)
+                        .order_by(CaseEvent.at, CaseEvent.id)).all()
+    audit.log(services(), g.viewer.name, "view_past_case", case.reference, request.remote_addr)
+    to = directory.mission(moved.moved_to)
+    return render_template("dashboard/case_moved.html", case=case, moved=moved, sent=sent, events=events,
+                           moved_to=to.name if to else f"{directory.response_centre_name} only",
+                           event_names=case_view.EVENTS, event_lines=case_view.event_lines,
+                           mission_names={m.id: m.name for m in directory.missions},
+                           purposes=case_view.PURPOSES, message_statuses=case_view.STATUSES)
 
 
 def acting_name(case: Case) -> str:
@@ -43,6 +76,11 @@ def acting_name(case: Case) -> str:
 @bp.get("/cases/<reference>")
 @require(*STAFF)
 def case_page(reference: str):
+    found = find_case(reference)
+    if found is not None and not g.viewer.may_see(found):
+        moved = moved_from_here(found)
+        if moved is not None:
+            return past_case_page(found, moved)
     case = visible_case(reference)
     db = services().db()
     events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)).all()

@@ -13,6 +13,7 @@ from sqlalchemy import false, or_, select
 
 from dashboard import bp
 from dashboard.auth import require, services
+from dashboard.cases import moved_from_here
 from dashboard.queue import STAFF, status_label
 from gateway.cases.lifecycle import normalise_reference
 from gateway.people.search import numbers, registrations_matching
@@ -65,7 +66,7 @@ def search():
     reference = normalise_reference(text)
     if reference and " " not in text:
         case = services().db().scalar(select(Case).where(Case.reference == reference))
-        if case is not None and g.viewer.may_see(case):
+        if case is not None and (g.viewer.may_see(case) or moved_from_here(case) is not None):
             audit.log(services(), g.viewer.name, "search", case.reference, request.remote_addr, found=1)
             return redirect(url_for("dashboard.case_page", reference=case.reference), code=303)
     rows = matching_registrations(text)

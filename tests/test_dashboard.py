@@ -620,7 +620,10 @@ def test_reassigning_alerts_the_new_mission_once(app, operator, services):
     alone = act(operator, case.reference, "reassign", mission_id="")
     assert flashes(operator, alone) == [f"{case.reference} reassigned to the Response Centre alone."]
     assert fetch(services, case.id).mission_id is None
-    assert dubai_officer.get(f"/dashboard/cases/{case.reference}").status_code == 404
+    page = dubai_officer.get(f"/dashboard/cases/{case.reference}")  # what Dubai was sent, read only
+    assert page.status_code == 200 and 'data-testid="acknowledge"' not in page.get_data(as_text=True)
+    assert "This case moved to Diaspora Response Centre only" in page.get_data(as_text=True)
+    assert references(dubai_officer.get("/dashboard/queue")) == []
 
 
 def test_reassigning_an_acknowledged_case_alerts_nobody(operator, services):

@@ -16,9 +16,10 @@ from gateway.store.outbox import dispatch
 from gateway.cases.notices import forward_to_handler
 from gateway.reference.gsm import fit
 from gateway.reference.matching import match_mission
-from gateway.reference.wording import alert_text
+from gateway.reference.wording import alert_text, place
 from gateway.store.crypto import Findable, lookup
-from gateway.store.models import Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, utcnow
+from gateway.store.models import (Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, PastMission,
+                                  utcnow)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: easy to read over the phone
 REFERENCE_LENGTH = 5
@@ -258,7 +259,10 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
         new_alerts = []
         mission = match_mission(directory, case.country, case.city)
         if mission and mission.id != case.mission_id and case.status != CaseStatus.RESOLVED:
+            before = case.mission_id
             done["mission"] = case.mission_id = mission.id
+            # A place first learnt keeps the clock the Response Centre has run since the opening.
+            new_alerts += hand_over(session, case, before, directory, policy, now, fresh=before is not None)
             sent = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
             body = alert_text(case.as_row(), mission.name, directory)
             level = max(case.escalation_level, 1)
@@ -294,6 +298,30 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
     return case
 
 
+def hand_over(session, case: Case, before: str | None, directory, policy, now, fresh: bool) -> list[OutboundMessage]:
+    """The case now belongs to `case.mission_id` instead of `before`. A mission it moves to gets
+    (when `fresh`) the whole time to acknowledge it, not what was left of another's; the mission it
+    left is told that it moved, and keeps a read-only view (PastMission) of what it was sent.
+    Returns the notices, added to the session."""
+    if fresh and case.status in (CaseStatus.OPEN, CaseStatus.ESCALATED) and case.mission_id is not None:
+        case.ack_deadline = now + policy.ack_within(case.priority)
+    left = directory.mission(before)
+    if left is None:
+        return []
+    moves = session.scalar(select(func.count(PastMission.id)).where(PastMission.case_id == case.id))
+    session.add(PastMission(case_id=case.id, mission_id=before, moved_to=case.mission_id, left_at=now))
+    told = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
+    to = directory.mission(case.mission_id)
+    body = fit(f"MOVED {case.reference}: now with {to.name if to else directory.response_centre_name + ' only'} "
+               f"({place(case.as_row())}). Nothing more is needed from {left.name}; what you were sent stays "
+               f"readable in the dashboard.")
+    notices = [OutboundMessage(case_id=case.id, recipient=phone, channel="sms", body=body, purpose="handover",
+                               idempotency_key=f"handover:{case.id}:{phone}:{moves}")
+               for phone in (*left.phones, *left.escalation_phones) if phone in told]
+    session.add_all(notices)
+    return notices
+
+
 def reassign(services, case_id: int, mission_id: str | None, actor: str, channel: str) -> str:
     """Give the case to another mission (None: the Response Centre alone). The new mission's duty
     numbers get the level-1 alert, unless the case is closed or already acknowledged."""
@@ -305,10 +333,11 @@ def reassign(services, case_id: int, mission_id: str | None, actor: str, channel
         case = session.get(Case, case_id, with_for_update=True)
         if case.mission_id == mission_id:
             return f"{case.reference} is already with {mission.name if mission else 'the Response Centre'}."
-        before, case.mission_id, case.updated_at = case.mission_id, mission_id, utcnow()
+        now = utcnow()
+        before, case.mission_id, case.updated_at = case.mission_id, mission_id, now
         session.add(CaseEvent(case_id=case.id, kind="reassigned", actor=actor, channel=channel,
                               data={"from": before, "to": mission_id}))
-        alerts = []
+        alerts = hand_over(session, case, before, directory, services.policy, now, fresh=True)
         if mission and case.status in (CaseStatus.OPEN, CaseStatus.ESCALATED):
             body = alert_text(case.as_row(), mission.name, directory)
             taken = set(session.scalars(select(OutboundMessage.idempotency_key).where(

@@ -307,6 +307,19 @@ class Case(Base):
         return {column.name: getattr(self, column.key) for column in Case.__table__.columns}
 
 
+class PastMission(Base):
+    """A mission that had a case before it moved on (reassigned, or the person's place changed).
+    Its officers keep reading what they were sent about it, up to `left_at`, and cannot act on it."""
+
+    __tablename__ = "past_missions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"))
+    moved_to: Mapped[str | None] = mapped_column(ForeignKey("missions.id"))  # None: the Response Centre alone
+    left_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CaseEvent(Base):
     """One line of a case's timeline: who did what, when, through which channel."""
 
