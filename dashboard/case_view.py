@@ -35,6 +35,7 @@ FIELDS = {  # what an `updated` event or a report's details name, in words
     "next_of_kin": "next of kin", "next_of_kin_phone": "next of kin's number", "licence_number": "agency licence",
     "incomplete": "left unfinished", "stopped_at": "stopped at the question", "session_status": "session ended",
     "duress": "duress PIN used", "reported_by": "reported by", "source": "raised from",
+    "asking": "still answering the SOS questions",
 }
 CHANNELS = {"ussd": "USSD", "sms": "SMS", "whatsapp": "WhatsApp", "dashboard": "the dashboard", "api": "the API"}
 HIDDEN = {"message_id", "attempt"}  # internal, or said another way

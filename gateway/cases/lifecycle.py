@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import Connection, String, bindparam, cast, func, insert, literal, select, true
+from sqlalchemy import Connection, String, bindparam, cast, func, insert, literal, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -16,7 +16,7 @@ from gateway.store.outbox import dispatch
 from gateway.cases.notices import forward_to_handler
 from gateway.reference.gsm import fit
 from gateway.reference.matching import match_mission
-from gateway.reference.wording import alert_text, place
+from gateway.reference.wording import alert_text, asking, place
 from gateway.store.crypto import Findable, lookup
 from gateway.store.models import (Case, CaseEvent, CaseKind, CaseStatus, MessageStatus, OutboundMessage, PastMission,
                                   utcnow)
@@ -256,6 +256,8 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
         if changes.description:
             case.description = f"{case.description}\n{changes.description}" if case.description else changes.description
             done["description"] = changes.description
+        if changes.discreet is not None and asking(case.as_row()):  # the SOS flow's answers are in
+            case.details = {k: v for k, v in case.details.items() if k != "asking"}
         new_alerts = []
         mission = match_mission(directory, case.country, case.city)
         if mission and mission.id != case.mission_id and case.status != CaseStatus.RESOLVED:
@@ -271,10 +273,7 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
                     new_alerts.append(OutboundMessage(
                         case_id=case.id, recipient=phone, channel="sms", body=body, purpose="alert",
                         level=level, idempotency_key=f"alert:{case.id}:{phone}:1:0"))
-            for phone in directory.response_centre_phones:  # they were told "place unknown"
-                new_alerts.append(OutboundMessage(
-                    case_id=case.id, recipient=phone, channel="sms", body=fit("UPDATE " + body), purpose="alert",
-                    level=level, idempotency_key=f"update:{case.id}:{phone}:{mission.id}"))
+            new_alerts += _update_centre(session, case, body, level, mission.id, directory)
             session.add_all(new_alerts)
         repeat = changes.repeat_source and changes.repeat_source not in {
             (data or {}).get("source") for data in session.scalars(
@@ -296,6 +295,27 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
         alert_ids = [a.id for a in new_alerts]
     dispatch(services, alert_ids)
     return case
+
+
+def _update_centre(session, case: Case, body: str, level: int, mission_id: str, directory) -> list[OutboundMessage]:
+    """The Response Centre heard of the case before its place was known. A first alert still
+    waiting in the outbox (no worker has claimed it: a surge) is rewritten, so that one SMS says
+    it all; one already on its way is followed by an UPDATE, unless the case is acknowledged
+    (whoever has it hears the rest: forward_to_handler)."""
+    updates = []
+    for phone in directory.response_centre_phones:
+        waiting = session.execute(
+            update(OutboundMessage).where(OutboundMessage.case_id == case.id, OutboundMessage.recipient == phone,
+                                          OutboundMessage.purpose == "alert", OutboundMessage.attempts == 0,
+                                          OutboundMessage.status == MessageStatus.PENDING,
+                                          OutboundMessage.claimed_by.is_(None))
+            .values(body=body, updated_at=utcnow()).execution_options(synchronize_session=False))
+        if waiting.rowcount or case.status == CaseStatus.ACKNOWLEDGED:
+            continue
+        updates.append(OutboundMessage(
+            case_id=case.id, recipient=phone, channel="sms", body=fit("UPDATE " + body), purpose="alert",
+            level=level, idempotency_key=f"update:{case.id}:{phone}:{mission_id}"))
+    return updates
 
 
 def hand_over(session, case: Case, before: str | None, directory, policy, now, fresh: bool) -> list[OutboundMessage]:

@@ -276,7 +276,7 @@ def _sos(services, ctx, message, description, lang):
             kind=CaseKind.DISTRESS, category="other", phone=ctx.phone, channel=ctx.channel,
             country=country, city=city, latitude=message.latitude, longitude=message.longitude,
             discreet=who(ctx).contact_ok is not True, description=description or None, person_id=who(ctx).person_id,
-            source_key=ctx.extras["source_key"]))
+            source_key=ctx.extras["source_key"], details={"asking": True}))
         case_id, reference = opened.id, opened.reference
     convo, screen = services.engine.start(ctx, lang, flow="sos")
     convo.answers.update(case_id=case_id, reference=reference)

@@ -25,7 +25,13 @@ CATEGORY_LABELS = {
 
 def place(case: Mapping) -> str:
     parts = [p for p in (case["city"], country_name(case["country"]) if case["country"] else None) if p]
-    return ", ".join(parts) or "place unknown"
+    return ", ".join(parts) or ("place not given yet" if asking(case) else "place unknown")
+
+
+def asking(case: Mapping) -> bool:
+    """A chat SOS opened on its keyword, whose questions (what, where, may we contact) are still
+    being asked: what is not known yet is not known, not "unknown" or "discreet"."""
+    return bool((case.get("details") or {}).get("asking"))
 
 
 def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
@@ -36,6 +42,8 @@ def alert_text(case: Mapping, mission_name: str | None, directory) -> str:
     """
     kind, priority, reference = str(case["kind"].value), case["priority"].value, case["reference"]
     contact = "DISCREET - do not call or SMS them" if case["discreet"] else "may be contacted"
+    if case["discreet"] and asking(case):  # the safe default until they answer, said as such
+        contact = "contact preference not given yet - do not call or SMS until they say"
     routed = mission_name or f"{directory.response_centre_name} only (no mission for this place)"
     label = KIND_LABELS.get(kind, "CASE")
     if case.get("unverified"):  # reported by someone else, not heard from them
