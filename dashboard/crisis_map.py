@@ -292,8 +292,11 @@ def _newest_by_window(db, conditions: list):
 
 
 def _flag_crises(db, places: dict, query: Query) -> None:
-    """A place is in crisis when a crisis there (or in its whole country) overlaps the period.
-    A crisis place with no cases in view is still shown, if it lies where the viewer looks."""
+    """A place is in crisis when a crisis there overlaps the period. A crisis in a whole country
+    belongs to the place that stands for the country (its cases with no city), not to each of
+    its cities: it is one place in crisis, labelled once, and the page tints the country. A crisis
+    place with no cases in view is still shown, if it lies where the viewer looks; a city an
+    analyst may not see (typed by people) is shown in its country, as its cases are."""
     overlapping = db.scalars(select(Crisis).where(
         Crisis.started_at < query.until, or_(Crisis.ended_at.is_(None), Crisis.ended_at >= query.since))
         .order_by(Crisis.started_at)).all()
@@ -304,12 +307,13 @@ def _flag_crises(db, places: dict, query: Query) -> None:
     for crisis in overlapping:
         if looks_at is not None and crisis.country != looks_at:
             continue
-        here = _place(places, crisis.country, crisis.city)
-        here.crisis = here.crisis or crisis
-        if crisis.city is None:  # the whole country
-            for place in places.values():
-                if place.country == crisis.country.upper():
-                    place.crisis = place.crisis or crisis
+        city = crisis.city
+        if city and not g.viewer.sees_people and not city_coordinates().get((crisis.country.upper(), fold(city))):
+            city = None
+        here = _place(places, crisis.country, city)
+        # The earliest crisis of the place; on a country's place, the whole country's first.
+        if here.crisis is None or (crisis.city is None and here.crisis.city is not None):
+            here.crisis = crisis
 
 
 def _known(place: Place):
@@ -336,6 +340,7 @@ def describe(place: Place) -> dict:
     shown = dict(key=place.key, country=place.country, country_name=country_name(place.country), city=place.city,
                  lat=place.latitude, lon=place.longitude, count=count, priorities=priorities, top_priority=top,
                  crisis=place.crisis is not None,
+                 crisis_whole_country=place.crisis is not None and place.crisis.city is None,
                  crisis_since=place.crisis.started_at.isoformat() if place.crisis else None,
                  crisis_ended=place.crisis.ended_at.isoformat() if place.crisis and place.crisis.ended_at else None)
     if g.viewer.sees_people:

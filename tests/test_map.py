@@ -111,6 +111,8 @@ def test_every_role_gets_the_page_with_only_local_assets(client, services, role)
     assets = Assets()
     assets.feed(page)
     assert any(url.endswith("vendor/leaflet/leaflet.js") for url in assets.urls)
+    assert any(url.endswith("vendor/leaflet.markercluster/leaflet.markercluster.js") for url in assets.urls)
+    assert any(url.endswith("vendor/leaflet.markercluster/MarkerCluster.css") for url in assets.urls)
     assert any(url.endswith("map.js") for url in assets.urls)
     for url in assets.urls:
         assert not re.match(r"(https?:)?//", url), url
@@ -219,13 +221,47 @@ def test_crisis_flag(client, services, gulf):
     assert by_key(map_data(client, days=90))["SA/Jeddah"]["crisis"] is True  # the period overlaps it
 
 
-def test_a_crisis_in_the_whole_country_flags_its_places(client, services, gulf):
+def test_a_crisis_in_the_whole_country_is_one_place_in_crisis(client, services, gulf):
+    """It belongs to the place that stands for the country, not to each of its cities (the page
+    tints the country): otherwise every city would be counted and labelled as a place in crisis."""
     sign_in(client, services, "operator", Role.OPERATOR)
     add_crisis(services, "AE", None)
     places = by_key(map_data(client, days=7))
-    assert places["AE/Dubai"]["crisis"] is True
-    assert places["AE"]["crisis"] is True and places["AE"]["count"] == 0
-    assert places["SA/Riyadh"]["crisis"] is False
+    assert places["AE"]["crisis"] is True and places["AE"]["crisis_whole_country"] is True
+    assert places["AE"]["count"] == 0 and places["AE"]["crisis_since"]
+    assert places["AE/Dubai"]["crisis"] is False
+    assert places["SA/Riyadh"]["crisis"] is False and places["SA/Riyadh"]["crisis_whole_country"] is False
+
+
+def test_in_a_surge_each_place_in_crisis_is_counted_once_and_the_counts_add_up(client, services):
+    """Five Saudi cities busy at once, the whole country in crisis, a city crisis recorded twice
+    (the detector groups cities as typed), another with no case in view: the places in crisis are
+    those drawn in crisis, each once, and the places' counts and the cases with no known place
+    add up to the cases in view."""
+    sign_in(client, services, "operator", Role.OPERATOR)
+    cities = {"Riyadh": 3, "Dammam": 2, "Khobar": 1, "Dhahran": 1, "Jubail": 1}
+    for city, count in cities.items():
+        for n in range(count):
+            new_case(services, "SA", city, "physical_abuse" if n == 0 else "unpaid_wages", days_ago=0.5)
+    new_case(services, "AE", "Dubai", "unpaid_wages", days_ago=1)
+    new_case(services, "SA", None, "unpaid_wages", days_ago=1)  # Saudi Arabia, city unknown
+    new_case(services, None, None, "unpaid_wages", days_ago=1)  # no known place
+    add_crisis(services, "SA", None)
+    add_crisis(services, "SA", "Dammam")
+    add_crisis(services, "SA", "dammam", started_days_ago=0.05)
+    add_crisis(services, "QA", "Doha")
+    for query in ({"days": 7}, {"days": 7, "category": "physical_abuse"}):
+        data = map_data(client, **query)
+        places = by_key(data)
+        in_crisis = {key for key, place in places.items() if place["crisis"]}
+        assert in_crisis == {"SA", "SA/Dammam", "QA/Doha"}, query
+        assert [places[key]["crisis_whole_country"] for key in sorted(in_crisis)] == [False, True, False]
+        assert len(data["places"]) == len(places)  # each place once
+        assert sum(place["count"] for place in data["places"]) + data["unplaced"] == data["total"]
+    everything = map_data(client, days=7)
+    assert everything["total"] == sum(cities.values()) + 3 and everything["unplaced"] == 1
+    assert by_key(everything)["SA"]["count"] == 1
+    assert map_data(client, days=7, category="physical_abuse")["total"] == len(cities)
 
 
 def test_analyst_gets_counts_and_no_cases(client, services, gulf):
@@ -263,6 +299,17 @@ def test_an_analyst_sees_no_typed_city_and_no_pin(client, services, gulf):
     assert "SA/Al Kharj" not in places and "Al Kharj" not in json.dumps(data)
     assert places["SA"]["count"] is None  # the case with no city and Al Kharj's: 2, fewer than 3
     assert (places["SA"]["lat"], places["SA"]["lon"]) != (24.16, 47.33)
+
+
+def test_an_analyst_sees_a_crisis_in_a_typed_city_in_its_country(client, services, gulf):
+    """The city's name is still people's words: the crisis is shown where its cases are counted,
+    in the country, and not as a crisis of the whole country."""
+    sign_in(client, services, "analyst", Role.ANALYST)
+    add_crisis(services, "SA", "Al Kharj")
+    data = map_data(client, days=7)
+    assert "Al Kharj" not in json.dumps(data) and "SA/Al Kharj" not in by_key(data)
+    saudi = by_key(data)["SA"]
+    assert saudi["crisis"] is True and saudi["crisis_whole_country"] is False
 
 
 def test_a_mission_sees_its_own_cases_only(client, services, gulf):

@@ -1,4 +1,7 @@
 // The crisis map: country outlines shipped with the app, one circle per place, a side panel.
+// Places close together at the current zoom are drawn as one cluster (Leaflet.markercluster)
+// showing their summed count; zooming in or clicking it splits it. Each marker or cluster that
+// holds places in crisis carries one label, and a label that would cover another is hidden.
 // Everything from the data (city names, references, categories) is written with textContent:
 // a city is whatever someone typed into their phone.
 (function () {
@@ -6,6 +9,8 @@
 
   const REFRESH_MS = 60000;
   const COLOURS = {critical: "#b3261e", high: "#c8640a", normal: "#1f6fb2", low: "#5d6b79", none: "#8a97a3"};
+  const PRIORITIES = ["critical", "high", "normal", "low"];
+  const NAMED_CRISES = 4;  // the crisis line names this many places; more are counted
   const mapBox = document.getElementById("map");
   const form = document.getElementById("map-filters");
   const statusLine = document.getElementById("map-status");
@@ -24,8 +29,19 @@
   if (config.tiles) {
     L.tileLayer(config.tiles, {maxZoom: 18}).addTo(map);
   }
-  const placesLayer = L.layerGroup().addTo(map);
+  // Places merge within this many pixels: about the width of the biggest circle at country zoom,
+  // less when zoomed in to cities, so that neighbours (Khobar and Dhahran, 16 km) part before the
+  // last zoom. At the last zoom a click spreads a cluster out instead.
+  const clusterRadius = (zoom) => Math.max(40, Math.min(80, 80 - 10 * (zoom - 4)));
+  const clusters = L.markerClusterGroup({
+    clusterPane: "places", maxClusterRadius: clusterRadius, showCoverageOnHover: false,
+    iconCreateFunction: clusterIcon,
+    spiderLegPolylineOptions: {pane: "places", weight: 1.5, color: "#37474f", opacity: 0.6},
+  }).addTo(map);
+  const rings = L.layerGroup().addTo(map);  // a crisis place's ring and label, drawn while its marker is
+  const markers = new Map();  // place key -> its circle marker
   let outlines = null;
+  let data = null;
   let places = [];
   let selected = null;
   let fitNext = true;  // frame the places after the first load and after each change of filters
@@ -42,9 +58,11 @@
     .catch(() => { mapBox.classList.add("no-outlines"); });
 
   function countryStyle(feature) {
-    const busy = feature && places.some((p) => p.count !== 0 && p.country === feature.properties.iso_a2);
-    return {color: "#8a97a3", weight: 0.7, fillColor: busy ? "#ecdcc0" : "#f6f3ec",
-            fillOpacity: config.tiles ? 0.25 : 1};
+    const here = (p) => feature && p.country === feature.properties.iso_a2;
+    const busy = places.some((p) => here(p) && p.count !== 0);
+    const crisis = places.some((p) => here(p) && p.crisis_whole_country);  // the whole country is tinted
+    return {color: crisis ? COLOURS.critical : "#8a97a3", weight: crisis ? 1.5 : 0.7,
+            fillColor: crisis ? "#f2d4cf" : busy ? "#ecdcc0" : "#f6f3ec", fillOpacity: config.tiles ? 0.25 : 1};
   }
 
   function shadeCountries() {
@@ -85,31 +103,26 @@
         statusLine.textContent = "Signed out. Reload the page to sign in again.";
         return;
       }
-      const data = await response.json();
+      const answer = await response.json();
       if (loading !== asked) return;  // a newer request is on its way
       if (!response.ok) {
-        statusLine.textContent = "Cannot show that: " + (data.error || response.status);
+        statusLine.textContent = "Cannot show that: " + (answer.error || response.status);
         return;
       }
-      show(data);
+      show(answer);
     } catch (error) {
       statusLine.textContent = "Could not load the map data (" + error.message + "); retrying shortly.";
     }
   }
 
-  function show(data) {
+  function show(answer) {
+    data = answer;
     places = data.places;
-    placesLayer.clearLayers();
-    // Drawn in this order so that what matters stays clickable where circles overlap: whole
-    // countries (a vague place) underneath, then the busiest first (small ones on top), crises last.
-    const order = (p) => [p.crisis ? 1 : 0, p.city ? 1 : 0, -(p.count ?? 0)];
-    const drawing = places.slice().sort((a, b) => {
-      const x = order(a), y = order(b);
-      return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
-    });
-    for (const place of drawing) {
-      addPlace(place, data.cases_shown);
-    }
+    clusters.clearLayers();
+    rings.clearLayers();
+    markers.clear();
+    for (const place of places) markers.set(place.key, placeMarker(place, data.cases_shown));
+    clusters.addLayers(Array.from(markers.values()));
     shadeCountries();
     const withCases = places.filter((p) => p.count !== 0);
     const drawn = withCases.reduce((sum, p) => sum + (p.count ?? 0), 0);
@@ -118,8 +131,7 @@
       : plural(drawn, "case") + " in " + plural(withCases.length, "place");
     if (data.unplaced) text += " (and " + plural(data.unplaced, "case") + " with no known place)";
     statusLine.textContent = text;
-    const crises = places.filter((p) => p.crisis).length;
-    crisisLine.textContent = crises ? plural(crises, "place") + " in crisis" : "";
+    crisisLine.textContent = crisisText(places.filter((p) => p.crisis));
     listPlaces();
     if (selected && !places.some((p) => p.key === selected)) selected = null;
     showPanel(data.cases_shown);
@@ -127,43 +139,130 @@
       map.fitBounds(L.latLngBounds(places.map((p) => [p.lat, p.lon])).pad(0.4), {maxZoom: 6});
     }
     fitNext = false;
+    declutter();
   }
 
-  function addPlace(place, casesShown) {
+  function crisisText(inCrisis) {
+    // Each place once, as drawn: a crisis in a whole country is its country's place, not its cities.
+    if (!inCrisis.length) return "";
+    const withoutCases = inCrisis.filter((p) => p.count === 0).length;
+    if (inCrisis.length > NAMED_CRISES) {
+      return plural(inCrisis.length, "place") + " in crisis" +
+        (withoutCases ? " (" + withoutCases + " with no case in view)" : "");
+    }
+    return plural(inCrisis.length, "place") + " in crisis: " + inCrisis.map(crisisName).join(", ");
+  }
+
+  function radiusFor(count) {
+    return Math.min(40, 6 + 4 * Math.sqrt(count));
+  }
+
+  function placeMarker(place, casesShown) {
     const where = [place.lat, place.lon];
-    const radius = Math.min(40, 6 + 4 * Math.sqrt(place.count ?? 1));
-    const colour = COLOURS[place.top_priority || "none"];
+    const radius = radiusFor(place.count ?? 1);
+    const classes = ["place-marker", "priority-" + (place.top_priority || "none")];
+    if (place.crisis) classes.push("crisis");
+    const marker = L.circleMarker(where, {pane: "places", radius: radius, className: classes.join(" "),
+                                          color: place.crisis ? COLOURS.critical : "#ffffff", weight: 2,
+                                          fillColor: COLOURS[place.top_priority || "none"], fillOpacity: 0.8,
+                                          place: place});
+    marker.bindTooltip(textNode(placeName(place) + ": " + cases(place)), {direction: "top"});
+    marker.on("click", () => choose(place.key, casesShown));
+    marker.on("add", () => {  // each time it leaves a cluster it is a new SVG path
+      mark(marker);
+      // Where circles still overlap, what matters stays clickable: a whole country (a vague
+      // place) underneath, crises on top. (The clusters decide the order of the rest.)
+      if (!place.city) marker.bringToBack();
+      if (place.crisis) marker.bringToFront();
+    });
     if (place.crisis) {
+      // The ring (and its label) is drawn while the marker is, where the marker is: clustered,
+      // the cluster carries the label instead; spread out, the ring follows.
       const ring = L.circleMarker(where, {pane: "places", radius: radius + 7, className: "crisis-ring",
                                           color: COLOURS.critical, weight: 3, fill: false, interactive: false});
       ring.bindTooltip(textNode("CRISIS"), {permanent: true, direction: "top", className: "crisis-label",
-                                            offset: [0, -radius - 6]});
-      ring.addTo(placesLayer);
+                                        offset: [0, -radius - 6]});
+      marker.on("add", () => ring.setLatLng(marker.getLatLng()).addTo(rings));
+      marker.on("move", (event) => ring.setLatLng(event.latlng));
+      marker.on("remove", () => ring.remove());
     }
-    const classes = ["place-marker", "priority-" + (place.top_priority || "none")];
-    if (place.crisis) classes.push("crisis");
-    if (place.key === selected) classes.push("selected");
-    const marker = L.circleMarker(where, {pane: "places", radius: radius, className: classes.join(" "),
-                                          color: place.crisis ? COLOURS.critical : "#ffffff", weight: 2,
-                                          fillColor: colour, fillOpacity: 0.8});
-    marker.bindTooltip(textNode(placeName(place) + ": " + cases(place)), {direction: "top"});
-    marker.on("click", () => choose(place.key, casesShown));
-    marker.addTo(placesLayer);
-    const element = marker.getElement();
-    if (element) {
-      element.setAttribute("data-place", place.key);
-      element.setAttribute("data-count", String(place.count ?? "few"));
-    }
+    return marker;
   }
+
+  function mark(marker) {
+    const place = marker.options.place;
+    const element = marker.getElement();
+    if (!element) return;
+    element.setAttribute("data-place", place.key);
+    element.setAttribute("data-count", String(place.count ?? "few"));
+    element.classList.toggle("selected", place.key === selected);
+  }
+
+  function clusterIcon(cluster) {
+    const inside = cluster.getAllChildMarkers().map((marker) => marker.options.place);
+    const sum = inside.reduce((total, p) => total + (p.count ?? 0), 0);
+    // An analyst's small counts are not shown (null): the cluster has at least the sum of the rest.
+    const hidden = inside.some((p) => p.count === null);
+    const count = hidden ? (sum ? sum + "+" : "few") : String(sum);
+    const crises = inside.filter((p) => p.crisis).length;
+    const top = PRIORITIES.find((level) => inside.some((p) => p.top_priority === level)) || "none";
+    const body = document.createElement("span");
+    body.className = "cluster-body";
+    body.dataset.count = count;
+    body.dataset.places = String(inside.length);
+    body.dataset.crises = String(crises);
+    body.dataset.keys = inside.map((p) => p.key).sort().join("|");
+    const names = inside.map(placeName).sort();
+    body.title = names.slice(0, 8).join("; ") + (names.length > 8 ? "; and " + (names.length - 8) + " more" : "") +
+      ": " + (hidden ? "counts below " + data.min_count + " are not shown" : plural(sum, "case")) +
+      (crises ? ", " + crises + " in crisis" : "") + ". Click to zoom in.";
+    body.setAttribute("aria-label", body.title);
+    body.append(textNode(count));
+    if (crises) {
+      const label = textNode(crises > 1 ? "CRISIS \u00d7" + crises : "CRISIS");
+      label.className = "crisis-label cluster-label";
+      label.dataset.crises = String(crises);
+      body.append(label);
+    }
+    const size = 2 * (radiusFor(Math.max(sum, inside.length)) + 4);
+    return L.divIcon({html: body, className: "place-cluster priority-" + top + (crises ? " crisis" : ""),
+                      iconSize: [size, size]});
+  }
+
+  // --- labels that would cover each other -------------------------------------------------------
+
+  let decluttering = 0;
+
+  function declutter() {
+    // After the clusters settle (a zoom, a pan, a cluster spread out): the labels holding the most
+    // crisis places first; one that would cover a label already kept is hidden. The marker keeps
+    // its red ring, and the crisis line names the place.
+    cancelAnimationFrame(decluttering);
+    decluttering = requestAnimationFrame(() => {
+      const labels = Array.from(mapBox.querySelectorAll(".crisis-label"));  // tooltips and clusters' own
+      labels.forEach((label) => label.classList.remove("crowded"));
+      const weight = (label) => Number(label.dataset.crises || 1);
+      const kept = [];
+      for (const label of labels.sort((a, b) => weight(b) - weight(a))) {
+        const box = label.getBoundingClientRect();
+        if (kept.some((other) => box.left < other.right && other.left < box.right &&
+                                 box.top < other.bottom && other.top < box.bottom)) {
+          label.classList.add("crowded");
+        } else {
+          kept.push(box);
+        }
+      }
+    });
+  }
+
+  map.on("zoomend moveend", declutter);
+  clusters.on("animationend spiderfied unspiderfied", declutter);
 
   // --- the side panel ----------------------------------------------------------------------------
 
   function choose(key, casesShown) {
     selected = key;
-    placesLayer.eachLayer((layer) => {
-      const element = layer.getElement && layer.getElement();
-      if (element && element.dataset.place) element.classList.toggle("selected", element.dataset.place === key);
-    });
+    markers.forEach(mark);
     showPanel(casesShown);
   }
 
@@ -180,6 +279,27 @@
       item.append(button);
       panel.list.append(item);
     }
+    if (data && data.unplaced !== 0) {  // so that the list adds up to the cases in view
+      const item = document.createElement("li");
+      item.className = "muted unplaced";
+      item.textContent = "No known place · " + cases({count: data.unplaced});
+      panel.list.append(item);
+    }
+  }
+
+  function overview() {
+    // The cases in view, as the list below adds them up: the places', and those with no known place.
+    if (!places.length && !data.unplaced) return "No cases in this period.";
+    const choosing = " Choose a place on the map or in the list below.";
+    if (data.total === null) return "Counts below " + data.min_count + " are not shown, nor their total." + choosing;
+    const placed = places.reduce((sum, p) => sum + p.count, 0);
+    const withCases = places.filter((p) => p.count !== 0).length;
+    let text = plural(data.total, "case") + " in view";
+    if (data.unplaced) {
+      text += ": " + plural(placed, "case") + " in " + plural(withCases, "place") + ", " +
+        plural(data.unplaced, "case") + " with no known place";
+    }
+    return text + "." + choosing;
   }
 
   function showPanel(casesShown) {
@@ -188,8 +308,7 @@
     panel.list.hidden = Boolean(place);
     if (!place) {
       panel.title.textContent = "Places";
-      panel.summary.textContent = places.length ? "Choose a place on the map or in the list below."
-        : "No cases in this period.";
+      panel.summary.textContent = overview();
       return;
     }
     panel.title.replaceChildren(placeName(place));
@@ -198,8 +317,13 @@
       .filter((p) => (place.priorities || {})[p]).map((p) => place.priorities[p] + " " + p);
     let summary = cases(place) + (counts.length ? ": " + counts.join(", ") : "") + ".";
     if (place.crisis) {
-      summary += " Crisis declared " + when(place.crisis_since) +
-        (place.crisis_ended ? ", ended " + when(place.crisis_ended) : ", still open") + ".";
+      summary += " Crisis declared" + (place.crisis_whole_country ? " for the whole country " : " ") +
+        when(place.crisis_since) + (place.crisis_ended ? ", ended " + when(place.crisis_ended) : ", still open") + ".";
+    }
+    const country = place.city && places.find((p) => p.country === place.country && p.crisis_whole_country);
+    if (country) {
+      summary += " " + place.country_name + " as a whole is in crisis, declared " + when(country.crisis_since) +
+        (country.crisis_ended ? ", ended " + when(country.crisis_ended) : ", still open") + ".";
     }
     panel.summary.textContent = summary;
     const back = document.createElement("button");
@@ -239,6 +363,14 @@
 
   function placeName(place) {
     return place.city ? place.city + ", " + place.country_name : place.country_name + " (city unknown)";
+  }
+
+  function crisisName(place) {
+    // "Riyadh", "Saudi Arabia (whole country; no case in view)"
+    const notes = [];
+    if (!place.city) notes.push(place.crisis_whole_country ? "whole country" : "city unknown");
+    if (place.count === 0) notes.push("no case in view");
+    return (place.city || place.country_name) + (notes.length ? " (" + notes.join("; ") + ")" : "");
   }
 
   function plural(n, word) {
