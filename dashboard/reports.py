@@ -1,5 +1,5 @@
 """Reports: cases per week by country, city, mission, category, agency or employer; time to
-acknowledge per mission; CSV of the same aggregates; and the registration search.
+acknowledge per mission; CSV of the same aggregates.
 
 Aggregates carry no personal data, so analysts see them; a mission officer's figures cover
 their mission only (gateway.cases.stats applies the viewer's scope). An analyst's hide every
@@ -14,14 +14,12 @@ import io
 from datetime import datetime, timedelta, timezone
 
 from flask import Response, abort, g, render_template, request
-from sqlalchemy import false, select
 
 from dashboard import bp
 from dashboard.auth import require, services
 from gateway.cases import stats
 from gateway.store import audit
-from gateway.people.search import registrations_matching
-from gateway.store.models import PersonPhone, Registration, Role, utcnow
+from gateway.store.models import Role, utcnow
 
 REPORT_DIMENSIONS = ("country", "city", "mission", "category", "kind", "agency", "employer")
 HIDDEN = "x"  # a count hidden from an analyst, in the page and the CSV
