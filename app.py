@@ -9,13 +9,15 @@ import re
 import sys
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 import wiring
 from api.v1 import bp as api_v1
 from config import logs
 from config.settings import Settings, SettingsError
 from dashboard import bp as dashboard
+from dashboard.auth import signed_in_viewer
 from gateway.conversation.flows import FlowError
 from gateway.sms.africastalking import bp as sms_africastalking
 from gateway.sms.twilio import bp as sms_twilio
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     if settings.simulator:  # `make run` only: in production /simulator is a 404
         app.register_blueprint(simulator)
+    app.add_url_rule("/", "front", front)
+    app.register_error_handler(HTTPException, error_page)
 
     from cli import register_agency_cli, register_channel_cli, register_cli, register_data_cli, register_user_cli
     register_cli(app)
@@ -69,6 +73,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_keys_cli(app)
     register_spool_cli(app)
     return app
+
+
+def front():
+    """`/`: the dashboard; on `make run`, a page leading to the dashboard and the simulator."""
+    if current_app.extensions["msaada"].settings.simulator:
+        return render_template("dashboard/front.html")
+    return redirect(url_for("dashboard.home"))
+
+
+def error_page(error: HTTPException):
+    """An error as whoever asked can read it: JSON for the API (which answers its own errors
+    too), a page in the dashboard's style for a person, one plain line for a provider's webhook."""
+    if request.path.startswith("/api/"):
+        return {"error": error.description, "status": error.code}, error.code
+    if request.path.startswith(("/ussd/", "/sms/", "/whatsapp/", "/twilio/", "/africastalking/")):
+        return Response(f"{error.code} {error.name}: {error.description}", error.code, mimetype="text/plain")
+    if "viewer" not in g and request.path.startswith("/dashboard/"):  # no page matched: nobody looked yet
+        g.viewer = signed_in_viewer()
+    return render_template("dashboard/error.html", error=error), error.code
 
 
 # Pages with personal data must not be kept by the browser or a proxy (static files may).

@@ -75,9 +75,8 @@ def limit_address():
     return None
 
 
-@bp.before_request
-def load_viewer():
-    g.viewer = None
+def signed_in_viewer() -> Viewer | None:
+    """Who this browser is signed in as (also `g.user`), or None."""
     sid = session.get("sid")
     if isinstance(sid, str) and sid:
         # One query: the session row must exist and be unexpired, and its user active.
@@ -87,7 +86,13 @@ def load_viewer():
                    User.active.is_(True)))
         if user is not None:
             g.user = user
-            g.viewer = Viewer(user.username, user.role, user.mission_id)
+            return Viewer(user.username, user.role, user.mission_id)
+    return None
+
+
+@bp.before_request
+def load_viewer():
+    g.viewer = signed_in_viewer()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if g.viewer is None:
