@@ -18,6 +18,7 @@ EVENTS = {
     "acknowledged": "acknowledged", "note": "note", "resolved": "resolved", "reassigned": "reassigned",
     "updated": "updated", "repeat_sos": "SOS again", "message_person": "message to the person",
     "close_asked": "asked to close (no safe word)", "checkins_set": "check-ins set", "erased": "personal data erased",
+    "assigned": "assigned",
 }
 PURPOSES = {
     "alert": "alert", "ack_confirm": "acknowledgement confirmed", "checkin": "check-in", "code": "sign-in code",
@@ -75,6 +76,8 @@ def event_lines(event: CaseEvent, missions: dict[str, str]) -> list[str]:
     if kind == "reassigned":
         return [f"from {_said('from', data.get('from'), missions).split(': ', 1)[1]} "
                 f"to {_said('to', data.get('to'), missions).split(': ', 1)[1]}"]
+    if kind == "assigned":
+        return [f"to {data['to']}" if data.get("to") else "to nobody"] + ([f"was {data['from']}"] if data.get("from") else [])
     if kind in ("acknowledged", "resolved") and "by" in data:
         return [f"by {data['by']}"]
     if kind == "opened":

@@ -7,11 +7,11 @@ acknowledged here stops escalating exactly as an SMS `ACK` does. Every view and 
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 
 from dashboard import bp, case_view
 from dashboard.auth import require, services
-from dashboard.queue import STAFF, status_label, time_left
+from dashboard.queue import PAGE_SIZE, STAFF, status_label, time_left
 from gateway.cases import checkins, officers
 from gateway.cases.lifecycle import normalise_reference, reassign
 from gateway.cases.notices import message_person
@@ -20,7 +20,7 @@ from gateway.reference.places import country_name
 from gateway.reference.wording import CATEGORY_LABELS, KIND_LABELS
 from gateway.store import audit
 from gateway.store.models import (Case, CaseEvent, OutboundMessage, PastMission, PersonPhone, Registration, Role, Safety,
-                                  utcnow)
+                                  User, utcnow)
 
 
 def find_case(reference: str) -> Case | None:
@@ -105,11 +105,44 @@ def case_page(reference: str):
                            event_names=case_view.EVENTS, event_lines=case_view.event_lines,
                            purposes=case_view.PURPOSES, message_statuses=case_view.STATUSES, channel_names=case_view.CHANNELS,
                            whatsapp_link=case_view.whatsapp_link, map_links=case_view.map_links,
-                           tile_url=services().settings.map_tile_url)
+                           tile_url=services().settings.map_tile_url, assignable=assignable(case))
 
 
-ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message", "checkins")
+ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message", "checkins", "assign")
+
+
+def assignable(case: Case) -> list[str]:
+    """Who may be given the case to work: active staff who may see it (the Response Centre's
+    operators and admins, and the officers of its mission)."""
+    query = select(User.username).where(User.active.is_(True), or_(
+        User.role.in_([Role.OPERATOR, Role.ADMIN]),
+        (User.role == Role.MISSION) & (User.mission_id == case.mission_id) if case.mission_id else false()))
+    return list(services().db().scalars(query.order_by(User.username)))
 CHECKIN_CHOICES = (0, 1, 3, 7, 14, 30)  # days; 0 stops them
+
+
+@bp.post("/queue/acknowledge")
+@require(*STAFF)
+def acknowledge_many():
+    """Acknowledge the cases ticked in the queue (a surge: one officer takes a batch), each as
+    its own acknowledgement: on its timeline, confirmed to its alerted numbers, audited."""
+    done, skipped = [], []
+    for reference in request.form.getlist("reference")[:PAGE_SIZE]:
+        case = find_case(reference)
+        if case is None or not g.viewer.may_see(case):
+            skipped.append(reference[:20])
+            continue
+        result = officers.acknowledge(services(), case.id, g.viewer.name, acting_name(case), "", "dashboard")
+        audit.log(services(), g.viewer.name, "acknowledge", case.reference, request.remote_addr, result=result)
+        (done if " acknowledged by " in result and "already" not in result else skipped).append(case.reference)
+    if done:
+        flash(f"Acknowledged {len(done)} case{'s' if len(done) != 1 else ''}: {', '.join(done)}.", "info")
+    if skipped:
+        flash(f"Not acknowledged (already taken, closed or not yours): {', '.join(skipped)}.", "error")
+    if not done and not skipped:
+        flash("Tick the cases to acknowledge first.", "error")
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/dashboard/queue") else url_for("dashboard.queue"))
 
 
 @bp.post("/cases/<reference>/<action>")
@@ -135,6 +168,12 @@ def case_action(reference: str, action: str):
             abort(403)  # a mission hands a case back through the Response Centre
         mission_id = request.form.get("mission_id") or None
         result = reassign(services(), case.id, mission_id, actor, "dashboard")
+    elif action == "assign":
+        username = g.viewer.name if request.form.get("take") else request.form.get("username", "").strip() or None
+        if username is not None and username not in assignable(case):
+            flash("Choose someone who may work this case.", "error")
+            return redirect(url_for("dashboard.case_page", reference=case.reference))
+        result = officers.assign(services(), case.id, username, actor, "dashboard")
     elif action == "checkins":
         days = request.form.get("days", "")
         if not days.isdigit() or not 0 <= int(days) <= checkins.MAX_DAYS:

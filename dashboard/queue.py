@@ -30,7 +30,16 @@ STAFF = (Role.OPERATOR, Role.MISSION, Role.ADMIN)
 QUEUE_ORDER = (literal_column(QUEUE_WAITING), Case.escalation_level.desc(), literal_column(QUEUE_RANK),
                Case.created_at, Case.id)
 OVERDUE_ORDER = (Case.escalation_level.desc(), literal_column(QUEUE_RANK), Case.created_at, Case.id)
-FILTERS = ("country", "city", "mission", "category", "status")
+FILTERS = ("country", "city", "mission", "category", "status", "mine", "sort")
+# The orders a column heading asks for ("" is the queue's own: overdue first); each ends on the id,
+# so that pages never overlap.
+SORTS = {
+    "newest": (Case.created_at.desc(), Case.id.desc()),
+    "oldest": (Case.created_at, Case.id),
+    "priority": (literal_column(QUEUE_RANK), Case.created_at, Case.id),
+    "place": (Case.country, Case.city, Case.created_at, Case.id),
+    "deadline": (Case.ack_deadline.is_(None), Case.ack_deadline, Case.id),
+}
 
 STATUS_LABELS = {CaseStatus.OPEN: "new, not yet alerted", CaseStatus.ESCALATED: "alerted, waiting",
                  CaseStatus.ACKNOWLEDGED: "acknowledged", CaseStatus.RESOLVED: "resolved"}
@@ -79,6 +88,8 @@ def _matching(query, chosen: dict[str, str]):
         query = query.where(Case.mission_id == (None if chosen["mission"] == "none" else chosen["mission"]))
     if chosen["category"]:
         query = query.where(Case.category == chosen["category"])
+    if chosen["mine"]:
+        query = query.where(Case.assigned_to == g.viewer.name)
     return query
 
 
@@ -110,10 +121,13 @@ def queue_page(chosen: dict[str, str], page: int, now: datetime) -> QueuePage:
     page = min(max(page, 1), pages)
     start, overdue = (page - 1) * PAGE_SIZE, totals["overdue"]
     cases: list[Case] = []
-    if start < overdue:
+    if chosen["sort"] in SORTS:
+        cases = db.scalars(_matching(select(Case), chosen).order_by(*SORTS[chosen["sort"]])
+                           .offset(start).limit(PAGE_SIZE)).all()
+    elif start < overdue:
         cases = db.scalars(_matching(select(Case), chosen).where(_overdue(now))
                            .order_by(*OVERDUE_ORDER).offset(start).limit(PAGE_SIZE)).all()
-    if len(cases) < PAGE_SIZE:
+    if len(cases) < PAGE_SIZE and chosen["sort"] not in SORTS:
         rest = or_(Case.status.not_in(WAITING), Case.ack_deadline.is_(None), Case.ack_deadline >= now)
         cases += db.scalars(_matching(select(Case), chosen).where(rest).order_by(*QUEUE_ORDER)
                             .offset(max(start - overdue, 0)).limit(PAGE_SIZE - len(cases))).all()

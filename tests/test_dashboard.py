@@ -356,7 +356,7 @@ def test_the_queue_shows_the_overdue_first_then_the_waiting_by_priority_and_age(
     page = operator.get("/dashboard/queue")
     assert references(page) == [critical.reference, later.reference, high.reference, normal.reference,
                                 acknowledged.reference]
-    rows = {row[0]: row for row in table(page, "queue")[1:]}
+    rows = {row[1]: row[1:] for row in table(page, "queue")[1:]}  # row[0]: the box to tick
     assert rows[critical.reference][1:4] == ["critical", "new, not yet alerted", "overdue 3 min"]
     assert rows[acknowledged.reference][2:4] == ["acknowledged", ""]
     assert rows[normal.reference][1] == "normal" and rows[normal.reference][5] == "Dubai, AE"

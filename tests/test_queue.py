@@ -59,7 +59,7 @@ def test_a_case_that_climbed_sits_above_newer_ones_and_an_overdue_one_above_all(
     shown = references(operator.get("/dashboard/queue"))
     assert shown[:2] == [lost.reference, climbed.reference]
     assert shown[2:] == [case.reference for case in newer]  # then the oldest first
-    rows = {row[0]: row for row in table(operator.get("/dashboard/queue"), "queue")[1:]}
+    rows = {row[1]: row[1:] for row in table(operator.get("/dashboard/queue"), "queue")[1:]}  # row[0]: the box
     assert rows[climbed.reference][2] == "escalated to level 2"
     assert rows[newer[0].reference][2] == "alerted, waiting"  # not "escalated": nothing climbed yet
     assert rows[lost.reference][3] == "overdue 30 s"
@@ -191,3 +191,64 @@ def test_times_read_in_the_viewers_zone_with_utc_on_hover_and_how_long_ago(app, 
                                            (86400 * 3, "3 days ago"), (-120, "in 2 min")])
 def test_how_long_ago_in_words(seconds, said):
     assert ago(seconds) == said
+
+
+# --- working a surge: assignment, "mine", many at once, sorting ------------------------------------
+
+def test_a_case_is_assigned_to_someone_who_may_work_it_and_found_under_mine(app, services, operator):
+    case = raise_case(services)  # Riyadh
+    other = raise_case(services, country="AE", city="Dubai")
+    riyadh = signed_in(app, services, "riyadh1", Role.MISSION, "sa-riyadh")
+    signed_in(app, services, "dubai1", Role.MISSION, "ae-dubai")
+
+    form = {"csrf_token": token(operator)}
+    refused = operator.post(f"/dashboard/cases/{case.reference}/assign", data={**form, "username": "dubai1"})
+    assert refused.status_code == 302 and fetch(services, case.id).assigned_to is None  # Dubai cannot see it
+    operator.post(f"/dashboard/cases/{case.reference}/assign", data={**form, "username": "riyadh1"})
+    assert fetch(services, case.id).assigned_to == "riyadh1"
+    assert references(riyadh.get("/dashboard/queue?mine=1")) == [case.reference]
+    assert references(operator.get("/dashboard/queue?mine=1")) == []
+    operator.post(f"/dashboard/cases/{other.reference}/assign", data={**form, "take": "1"})
+    assert references(operator.get("/dashboard/queue?mine=1")) == [other.reference]
+    rows = {row[1]: row for row in table(operator.get("/dashboard/queue"), "queue")[1:]}
+    assert rows[other.reference][8] == "you" and rows[case.reference][8] == "riyadh1"
+    timeline = table(operator.get(f"/dashboard/cases/{case.reference}"), "timeline")
+    assert ["assigned", "operator", "dashboard", "to riyadh1"] == timeline[-1][1:]
+    assert ("operator", "assign", case.reference) in audit(services, "operator")
+
+
+def test_an_operator_acknowledges_a_batch_each_as_its_own_acknowledgement(app, services, operator):
+    batch = many(services, 3)
+    taken = raise_case(services, city="Dammam")
+    act(operator, taken.reference, "acknowledge")
+    dubai_case = raise_case(services, country="AE", city="Dubai")
+    riyadh = signed_in(app, services, "riyadh1", Role.MISSION, "sa-riyadh")
+
+    response = riyadh.post("/dashboard/queue/acknowledge", data={
+        "csrf_token": token(riyadh), "back": "/dashboard/queue?country=SA",
+        "reference": [c.reference for c in batch] + [taken.reference, dubai_case.reference]})
+    assert (response.status_code, response.headers["Location"]) == (302, "/dashboard/queue?country=SA")
+    for case in batch:
+        after = fetch(services, case.id)
+        assert after.status == CaseStatus.ACKNOWLEDGED and after.acknowledged_by == "Embassy of Kenya, Riyadh (riyadh1)"
+    assert fetch(services, dubai_case.id).status != CaseStatus.ACKNOWLEDGED  # not Riyadh's: untouched
+    page = riyadh.get("/dashboard/queue").get_data(as_text=True)
+    assert f"Acknowledged 3 cases: {', '.join(c.reference for c in batch)}." in page
+    assert f"Not acknowledged (already taken, closed or not yours): {taken.reference}, {dubai_case.reference}." in page
+    assert [a for _, a, t in audit(services, "riyadh1") if t in {c.reference for c in batch}] == ["acknowledge"] * 3
+    assert riyadh.post("/dashboard/queue/acknowledge", data={"reference": batch[0].reference}).status_code == 400
+    evil = riyadh.post("/dashboard/queue/acknowledge", data={"csrf_token": token(riyadh), "back": "//evil.example/x"})
+    assert evil.headers["Location"] == "/dashboard/queue"
+
+
+def test_the_queue_sorts_by_a_column_and_back_to_its_own_order(operator, services):
+    older, newer = many(services, 2)
+    low = raise_case(services, country="AE", city="Dubai", category="lost_documents")
+    change(services, newer.id, ack_deadline=utcnow() - timedelta(minutes=1))  # overdue: first in the queue's order
+    assert references(operator.get("/dashboard/queue"))[0] == newer.reference
+    assert references(operator.get("/dashboard/queue?sort=newest")) == [low.reference, newer.reference, older.reference]
+    assert references(operator.get("/dashboard/queue?sort=oldest")) == [older.reference, newer.reference, low.reference]
+    assert references(operator.get("/dashboard/queue?sort=place"))[0] == low.reference  # AE before SA
+    assert references(operator.get("/dashboard/queue?sort=nonsense"))[0] == newer.reference
+    page = operator.get("/dashboard/queue?sort=newest").get_data(as_text=True)
+    assert 'aria-sort="descending"' in page and "sort=oldest" in page

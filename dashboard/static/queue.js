@@ -61,7 +61,10 @@
   async function rows() {
     const response = await fetch(live.dataset.src, {credentials: "same-origin"});
     if (response.redirected || !response.ok) throw new Error(String(response.status));
+    // What the operator ticked for "Acknowledge selected" stays ticked across a refresh.
+    const ticked = new Set(Array.from(live.querySelectorAll("input[name=reference]:checked"), (box) => box.value));
     live.innerHTML = await response.text();
+    live.querySelectorAll("input[name=reference]").forEach((box) => { box.checked = ticked.has(box.value); });
     fetched = Date.now();
     highlight();
   }

@@ -162,6 +162,20 @@ def _confirm_ack(session, case: Case, actor: str, who: str, channel: str) -> lis
     return rows
 
 
+def assign(services, case_id: int, username: str | None, actor: str, channel: str) -> str:
+    """Give the case to a dashboard user to work (None: to nobody). On the timeline; nothing is
+    sent: the officer finds it under "mine"."""
+    with services.db.transaction() as session:
+        case = session.get(Case, case_id, with_for_update=True)
+        if case.assigned_to == username:
+            return f"{case.reference} is already {'with ' + username if username else 'unassigned'}."
+        before, case.assigned_to, case.updated_at = case.assigned_to, username, utcnow()
+        session.add(CaseEvent(case_id=case.id, kind="assigned", actor=actor, channel=channel,
+                              data={"from": before, "to": username}))
+        reference = case.reference
+    return f"{reference} assigned to {username}." if username else f"{reference} is no longer assigned."
+
+
 def note(services, case_id: int, phone: str, who: str, rest: str, channel: str) -> str:
     if not rest:
         return "Msaada: write the note after the reference: NOTE <ref> <text>."

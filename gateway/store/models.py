@@ -281,6 +281,8 @@ class Case(Base):
     ack_deadline: Mapped[datetime | None]  # when the current level's time to acknowledge runs out
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    # The dashboard user working the case (their username): "mine" in the queue.
+    assigned_to: Mapped[str | None] = mapped_column(String(60), index=True)
     resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

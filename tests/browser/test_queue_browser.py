@@ -1,16 +1,20 @@
 """The queue in a real browser as a night-shift operator and a mission officer on a phone use it:
 a new case announced within 10 seconds (the tab's title, the highlighted row), a case found by
-its reference from the box on every page, and the pages at 390 px with nothing off the screen."""
+its reference from the box on every page, the pages at 390 px with nothing off the screen, and
+a surge of 600 open cases: nothing cut, the overdue case on top, a batch acknowledged."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from conftest import screenshot, sign_in
 from playwright.sync_api import expect
+from sqlalchemy import update
 from test_dashboard_browser import raise_sos
 
-from gateway.store.models import Role
+from gateway.cases.lifecycle import NewCase, submit
+from gateway.store.models import Case, CaseKind, Role, utcnow
 
 PHONE = {"width": 390, "height": 844}
 
@@ -79,3 +83,33 @@ def test_a_mission_officer_works_the_queue_and_a_case_on_a_390_px_phone(browser,
     fits(page)
     context.close()
     assert not errors, errors
+
+
+def test_a_surge_of_600_open_cases_nothing_cut_the_overdue_on_top_a_batch_acknowledged(page, live, user, services):
+    opened = [submit(services, NewCase(kind=CaseKind.DISTRESS, category="unpaid_wages", phone=f"+2547200{n:05d}",
+                                       channel="ussd", country="SA", city="Riyadh")) for n in range(600)]
+    late = opened[0]  # the oldest: its time ran out while the others came in
+    with services.db.transaction() as session:
+        session.execute(update(Case).where(Case.id == late.id).values(ack_deadline=utcnow() - timedelta(minutes=2)))
+    sign_in(page, live, *user("amina", Role.OPERATOR))
+    expect(page.get_by_test_id("queue-totals")).to_contain_text("Showing 1–50 of 600 · 1 overdue")
+    first = page.locator("#queue-rows tr[data-reference]").first
+    expect(first).to_have_attribute("data-reference", late.reference)
+    expect(first).to_have_class(re.compile(r"\boverdue\b"))
+    screenshot(page, "queue-surge")
+
+    rows = page.locator("#queue-rows tr[data-reference]")
+    picked = [rows.nth(n).get_attribute("data-reference") for n in (0, 1)]
+    for reference in picked:
+        page.get_by_label(f"Select {reference}").check()
+    submit(services, NewCase(kind=CaseKind.DISTRESS, category="unpaid_wages", phone="+254720099999", channel="ussd",
+                             country="SA", city="Riyadh"))  # the rows are fetched again...
+    expect(page).to_have_title(re.compile(r"^\(1 new\)"), timeout=10_000)
+    expect(page.get_by_test_id("queue-totals")).to_contain_text("of 601")
+    for reference in picked:  # ...and the ticks stay
+        expect(page.get_by_label(f"Select {reference}")).to_be_checked()
+    page.get_by_test_id("acknowledge-selected").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Acknowledged 2 cases: {', '.join(picked)}.")
+    expect(page.get_by_test_id("queue-totals")).to_contain_text("of 601 · 0 overdue · 599 waiting")
+    page.get_by_role("link", name="Next ›").first.click()
+    expect(page.get_by_test_id("queue-totals")).to_contain_text("Showing 51–100 of 601")
