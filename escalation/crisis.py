@@ -8,10 +8,12 @@ new cases; the dashboard shows crises on the map.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from sqlalchemy import case as when
 from sqlalchemy import func, select
 
+from gateway.reference.directory import fold
 from gateway.reference.gsm import fit
 from gateway.reference.places import country_name
 from gateway.store.models import Case, CaseKind, Crisis, OutboundMessage, Priority, utcnow
@@ -34,27 +36,35 @@ def detect(services, now=None) -> list[int]:
                    func.sum(when((Case.priority == Priority.CRITICAL, 1), else_=0)))
             .where(Case.kind == CaseKind.DISTRESS, Case.created_at >= since, Case.country.is_not(None))
             .group_by(Case.country, Case.city)).all()
-        places = {}
+        # A city as people type it ("Riyadh", "riyadh ", "RIYADH") is one place: one crisis, one alert.
+        places: dict[tuple, list] = {}  # (country, folded city or None) -> [count, last, critical, spellings]
         for country, city, count, last, critical in groups:
-            if city and count >= policy.city_threshold:
-                places[(country, city)] = (count, last, critical or 0)
-            total = places.get((country, None), (0, None, 0))
-            places[(country, None)] = (total[0] + count, max(filter(None, (total[1], last))), total[2] + (critical or 0))
+            for key in ((country, fold(city) or None) if city else None, (country, None)):
+                if key is None:
+                    continue
+                figures = places.setdefault(key, [0, last, 0, Counter()])
+                figures[0] += count
+                figures[1] = max(figures[1], last)
+                figures[2] += critical or 0
+                if key[1] is not None:
+                    figures[3][city] += count
         places = {place: figures for place, figures in places.items()
-                  if place[1] is not None or figures[0] >= policy.country_threshold}
-        open_crises = {(c.country, c.city): c for c in session.scalars(select(Crisis).where(Crisis.ended_at.is_(None)))}
+                  if figures[0] >= (policy.city_threshold if place[1] is not None else policy.country_threshold)}
+        open_crises = {(c.country, fold(c.city) if c.city else None): c
+                       for c in session.scalars(select(Crisis).where(Crisis.ended_at.is_(None)))}
         alerts = []
-        for (country, city), (count, last, critical) in places.items():
-            crisis = open_crises.pop((country, city), None)
+        for (country, folded), (count, last, critical, spellings) in places.items():
+            crisis = open_crises.pop((country, folded), None)
             if crisis is not None:
                 crisis.case_count, crisis.last_case_at = count, last
                 continue
+            city = min(spellings.items(), key=lambda item: (-item[1], item[0]))[0] if folded else None
             crisis = Crisis(country=country, city=city, started_at=now, last_case_at=last, case_count=count)
             session.add(crisis)
             session.flush()
             references = session.scalars(
                 select(Case.reference).where(Case.kind == CaseKind.DISTRESS, Case.created_at >= since,
-                                             Case.country == country, *( [Case.city == city] if city else []))
+                                             Case.country == country, *([Case.city.in_(spellings)] if folded else []))
                 .order_by(Case.created_at.desc()).limit(8)).all()
             place = ", ".join(p for p in (city, country_name(country)) if p)
             minutes = int(policy.window.total_seconds() // 60)

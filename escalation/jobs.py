@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from gateway.store.outbox import job_started, kick
 from escalation.providers import SendError, send_many
 from gateway import services as services_module
+from gateway.reference.directory import fold
 from gateway.store import spool
 from gateway.store.models import Case, CaseEvent, CaseKind, CaseStatus, Crisis, MessageStatus, OutboundMessage, utcnow
 
@@ -323,7 +324,7 @@ def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
     for message in candidates:
         case = cases.get(message.case_id)
         for crisis_id, country, city in crises:
-            if case is not None and case.country == country and (city is None or case.city == city):
+            if case is not None and case.country == country and (city is None or fold(case.city or "") == fold(city)):
                 found[message.id] = crisis_id
     return found
 

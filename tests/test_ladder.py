@@ -919,6 +919,25 @@ def test_during_a_crisis_the_response_centre_gets_no_per_case_alert_there(env, t
     assert centre_alert(services, fifth.id).status == MessageStatus.SENT
 
 
+def test_a_city_typed_in_several_ways_is_one_crisis_and_one_alert(env, tmp_path, request):
+    """People type "Dubai", "dubai " and "DUBAI": one place, one crisis, one SMS to the Response
+    Centre; its per-case alerts there are paused whatever the spelling."""
+    services = services_with_policy(request, env, tmp_path, **{
+        "crisis.city_threshold": 3, "crisis.country_threshold": 10, "crisis.window": "1h"})
+    run_worker = request.getfixturevalue("run_worker")
+    spelled = [open_case(services, "AE", city) for city in ("Dubai", "dubai ", "DUBAI", "Dubai")]
+    run_worker()
+    assert sweep_once(services, now=utcnow())["crisis_alerts"] == 1
+    (crisis,) = read(services, select(Crisis))
+    assert (crisis.city, crisis.case_count) == ("Dubai", 4)
+    (summary,) = read(services, select(OutboundMessage).where(OutboundMessage.purpose == "crisis"))
+    assert all(c.reference in summary.body for c in spelled)
+    later = open_case(services, "AE", "dUbAi")
+    run_worker()
+    assert centre_alert(services, later.id).status == MessageStatus.SUPPRESSED
+    assert sweep_once(services, now=utcnow())["crisis_alerts"] == 0
+
+
 # --- 8. a repeat SOS joins the open case; follow-ups reach the officer who acknowledged --------------
 
 def test_a_repeat_sos_joins_the_open_case_and_raises_its_priority(dial, services):
