@@ -87,4 +87,5 @@ def times():
     zone, now = zone_of(directory, viewer), utcnow()
     mission = directory.mission(viewer.mission_id) if viewer is not None and viewer.mission_id else None
     return {"when": lambda moment, relative=True: when(moment, zone, now, relative),
-            "viewer_zone": zone_label(zone, now), "mission_name": mission.name if mission else None}
+            "viewer_zone": zone_label(zone, now), "viewer_zone_key": zone.key,
+            "mission_name": mission.name if mission else None}

@@ -184,6 +184,8 @@ def test_times_read_in_the_viewers_zone_with_utc_on_hover_and_how_long_ago(app, 
     assert "Dubai time (UTC+04:00)" in dubai.get("/dashboard/queue").get_data(as_text=True)
     assert "Nairobi time (UTC+03:00)" in operator.get("/dashboard/queue").get_data(as_text=True)
     assert DUBAI_NAME in dubai.get("/dashboard/queue").get_data(as_text=True)
+    assert 'data-zone="Asia/Dubai"' in dubai.get("/dashboard/map").get_data(as_text=True)  # the map's script too
+    assert 'data-zone="Africa/Nairobi"' in operator.get("/dashboard/map").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("seconds, said", [(10, "just now"), (60, "1 min ago"), (3599, "59 min ago"),

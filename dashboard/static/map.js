@@ -22,6 +22,9 @@
     list: document.getElementById("place-list"),
   };
   const config = mapBox.dataset;
+  // As every page writes a time (dashboard/times.py): "06 Dec 21:03" in the reader's zone.
+  const CLOCK = new Intl.DateTimeFormat("en-GB", {timeZone: config.zone || "Africa/Nairobi", day: "2-digit",
+                                                  month: "short", hour: "2-digit", minute: "2-digit", hour12: false});
 
   const map = L.map(mapBox, {worldCopyJump: true, minZoom: 1, maxZoom: config.tiles ? 18 : 9, zoomSnap: 0.5})
     .setView([18, 45], 3);  // the Gulf and East Africa
@@ -392,7 +395,9 @@
 
   function when(iso) {
     const moment = new Date(iso);
-    return isNaN(moment) ? iso : moment.toLocaleString([], {dateStyle: "medium", timeStyle: "short"});
+    if (isNaN(moment)) return iso;
+    const part = Object.fromEntries(CLOCK.formatToParts(moment).map((p) => [p.type, p.value]));
+    return `${part.day} ${part.month} ${part.hour}:${part.minute}`;
   }
 
   function showCustomPeriod() {
