@@ -721,6 +721,7 @@ def http_endpoints(samples: dict) -> dict:
     return {
         "dashboard queue": ("operator", "GET", "/dashboard/queue", None),
         "dashboard queue/rows": ("operator", "GET", "/dashboard/queue/rows", None),
+        "dashboard queue/summary": ("operator", "GET", "/dashboard/queue/summary", None),
         "dashboard case page": ("operator", "GET", f"/dashboard/cases/{samples['recent_resolved']}", None),
         "dashboard map": ("operator", "GET", "/dashboard/map", None),
         "dashboard map/data 90 d": ("operator", "GET", "/dashboard/map/data?days=90", None),

@@ -302,6 +302,9 @@ class Case(Base):
                       # the dashboard's queue, in its order (dashboard/queue.py), open cases only
                       Index("ix_cases_queue", sql(f"({QUEUE_WAITING})"), sql("escalation_level DESC"),
                             sql(f"({QUEUE_RANK})"), "created_at", "id",
+                            postgresql_where=sql(QUEUE_OPEN), sqlite_where=sql(QUEUE_OPEN)),
+                      # the queue's totals, polled every 5 s by every open page: from the index alone
+                      Index("ix_cases_queue_totals", "mission_id", "status", "ack_deadline", "escalation_level", "id",
                             postgresql_where=sql(QUEUE_OPEN), sqlite_where=sql(QUEUE_OPEN)))
 
     def as_row(self) -> dict:
