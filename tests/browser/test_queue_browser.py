@@ -113,3 +113,30 @@ def test_a_surge_of_600_open_cases_nothing_cut_the_overdue_on_top_a_batch_acknow
     expect(page.get_by_test_id("queue-totals")).to_contain_text("of 601 · 0 overdue · 599 waiting")
     page.get_by_role("link", name="Next ›").first.click()
     expect(page.get_by_test_id("queue-totals")).to_contain_text("Showing 51–100 of 601")
+
+
+# Chromium headless has no notification centre: the page's Notification calls are recorded.
+RECORD_NOTIFICATIONS = """window.__notified = [];
+window.Notification = class { constructor(title, options) { window.__notified.push([title, options && options.body]); }
+  static get permission() { return "granted"; } static requestPermission() { return Promise.resolve("granted"); } };"""
+
+
+def test_a_desktop_notification_and_a_case_taken_from_its_page(browser, live, user, dial):
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    page = context.new_page()
+    raise_sos(dial, "+254711000041")
+    sign_in(page, live, *user("amina", Role.OPERATOR))
+    later = raise_sos(dial, "+254711000042")
+    expect(page.locator(f"#queue-rows tr[data-reference='{later}']")).to_be_visible(timeout=10_000)
+    page.wait_for_function("window.__notified.length > 0", timeout=10_000)
+    assert page.evaluate("window.__notified") == [["Msaada: a new case", "1 new since you last looked"]]
+
+    page.locator(f"#queue-rows a:text('{later}')").click()
+    page.get_by_test_id("take").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{later} assigned to amina.")
+    expect(page.get_by_test_id("assigned-to")).to_have_text("amina")
+    page.goto(f"{live}/dashboard/queue?mine=1")
+    expect(page.locator("#queue-rows tr[data-reference]")).to_have_count(1)
+    expect(page.locator("#queue-rows tr[data-reference]")).to_contain_text("you")
+    context.close()
