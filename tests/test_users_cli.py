@@ -74,7 +74,7 @@ def test_a_mission_officer_needs_a_mission_of_the_directory(app, services, clien
     assert (result.exit_code, result.output) == (0, "user riyadh1 created (mission of sa-riyadh)\n")
     assert rows(services) == [("riyadh1", Role.MISSION, "sa-riyadh", True)]
     login(client, "riyadh1")
-    assert "riyadh1 · mission · sa-riyadh" in client.get("/dashboard/queue").get_data(as_text=True)
+    assert "riyadh1 · mission · Embassy of Kenya, Riyadh" in client.get("/dashboard/queue").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ["operator", "analyst", "admin"])
