@@ -4,16 +4,18 @@ alone in its country, a typed city, agencies typed by the public), and the subtr
 analyst could try on the figures shown.
 
 `worked_out` is an attacker of its own, independent of gateway/cases/disclosure.py: it knows every
-figure shown, that a hidden count is at least 1 where a row or a week is listed (0 in a cell),
-and every relation between the figures (each total is the sum of its row or column; a country is
-the sum of its cities and of its missions, a kind of its categories...), and narrows every hidden
-count down by subtraction until nothing changes. What it pins to one value was not protected.
+figure shown, that a hidden count is at least 1 where a row or a period is listed (0 in a cell,
+and in a cross-table, where every cell is listed), and every relation between the figures (each
+total is the sum of its row or column; a country is the sum of its cities and of its missions, a
+kind of its categories; a cross-table's cells add up to its rows' and columns' totals; a week's
+cases are those of its days in each month...), and narrows every hidden count down by
+subtraction until nothing changes. What it pins to one value was not protected.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import update
 
@@ -120,7 +122,10 @@ def open_cases(services) -> None:
 
 class Figures:
     """The figures an analyst was shown: name -> value, None where hidden. Names:
-    ("total",), ("week", w), ("key", dimension, key), ("cell", dimension, key, w), ("ack", mission, "n"|"pending")."""
+    ("total",), ("week", p) (a period: an ISO week "2026-W10" or a month "2026-03"),
+    ("key", dimension, key), ("cell", dimension, key, p), ("ack", mission, "n"|"pending"); a
+    cross-table's cell is ("key", "country_category", (country, category)), a mission's or a
+    channel's outcome ("key", "mission_outcome", (mission, outcome))."""
 
     def __init__(self):
         self.shown: dict[tuple, int | None] = {}
@@ -134,33 +139,76 @@ class Figures:
         return [name for name, value in self.shown.items() if value is not None and 0 < value < k]
 
 
+# Two dimensions crossed: each cell is a key of the first and one of the second.
+CROSSES = {"country_category": ("country", "category"), "mission_outcome": ("mission", "outcome"),
+           "channel_outcome": ("channel", "outcome")}
+# Figures every value of which is listed, 0 included: a hidden one may be 0.
+LISTED_WITH_ZEROS = {"country_category", "mission_outcome", "channel_outcome", "outcome"}
+# What the attacker reasons with but is never shown: the cases of a week that fall in a month.
+LATENT = ("segment", "segment cell")
+
+
 def floor(name: tuple) -> int:
-    """The least a hidden figure can be, as the analyst knows: a listed row or week has a case."""
-    return 0 if name[0] in ("cell", "ack", "acknowledged") else 1
+    """The least a hidden figure can be, as the analyst knows: a listed row or period has a case."""
+    if name[0] in ("cell", "ack", "acknowledged", *LATENT):
+        return 0
+    return 0 if name[0] == "key" and name[1] in LISTED_WITH_ZEROS else 1
+
+
+def calendar(period: str) -> str:
+    return "week" if "-W" in period else "month"
+
+
+def days(period: str) -> set[date]:
+    """The days of a period, as anyone knows the calendar."""
+    if calendar(period) == "week":
+        year, week = int(period[:4]), int(period[6:])
+        monday = date.fromisocalendar(year, week, 1)
+        return {monday + timedelta(days=n) for n in range(7)}
+    first = date(int(period[:4]), int(period[5:7]), 1)
+    return {first + timedelta(days=n) for n in range(31) if (first + timedelta(days=n)).month == first.month}
 
 
 def lines(figures: Figures, parents: dict[str, dict],
           acknowledged: tuple[str, ...] = ("acknowledged",)) -> list[tuple[tuple, list[tuple]]]:
     """Every (total, parts) relation between the figures shown. `parents` maps a dimension to its
     coarser dimensions and each key to its parent key there, e.g. {"city": {"country": {"Riyadh": "SA"}}};
-    `acknowledged` are the statuses of the acknowledged cases."""
+    `acknowledged` are the statuses of the acknowledged cases. Weeks and months are two calendars of
+    the same cases: where both are shown, the attacker also reasons with the cases of each week
+    that fall in each month (unknowns of its own, LATENT), by every key of every dimension."""
     names = figures.shown
     keys: dict[str, set] = defaultdict(set)
-    weeks = sorted({name[1] for name in names if name[0] == "week"})
+    calendars: dict[str, list] = defaultdict(list)
+    for period in sorted({name[1] for name in names if name[0] == "week"}):
+        calendars[calendar(period)].append(period)
+    every_period = [p for ps in calendars.values() for p in ps]
     cells: dict[str, set] = defaultdict(set)
     for name in names:
         if name[0] == "key":
             keys[name[1]].add(name[2])
         if name[0] == "cell":
             cells[name[1]].add(name[2])
-    found = [(("total",), [("week", w) for w in weeks])]
+    found = [(("total",), [("week", p) for p in ps]) for ps in calendars.values()]
     for dimension, values in keys.items():
         found.append((("total",), [("key", dimension, v) for v in values]))
         if dimension in cells:
             for v in values:
-                found.append((("key", dimension, v), [("cell", dimension, v, w) for w in weeks]))
-            for w in weeks:
-                found.append((("week", w), [("cell", dimension, v, w) for v in values]))
+                for ps in calendars.values():
+                    found.append((("key", dimension, v), [("cell", dimension, v, p) for p in ps]))
+            for p in every_period:
+                found.append((("week", p), [("cell", dimension, v, p) for v in values]))
+    if len(calendars) == 2:  # a week's cases are those of its parts in each month, and a month's
+        parts = [(w, m) for w in calendars["week"] for m in calendars["month"] if days(w) & days(m)]
+        for period in every_period:
+            mine = [("segment", w, m) for w, m in parts if period in (w, m)]
+            found.append((("week", period), mine))
+            for dimension in cells:
+                for v in keys[dimension]:
+                    found.append((("cell", dimension, v, period),
+                                  [("segment cell", dimension, v, w, m) for w, m in parts if period in (w, m)]))
+        for w, m in parts:
+            for dimension in cells:
+                found.append((("segment", w, m), [("segment cell", dimension, v, w, m) for v in keys[dimension]]))
     for child, coarser in parents.items():
         for parent, parent_of in coarser.items():
             if not (keys[child] and keys[parent]):  # a dimension not shown relates nothing
@@ -171,11 +219,20 @@ def lines(figures: Figures, parents: dict[str, dict],
             for p, children in groups.items():
                 found.append((("key", parent, p), [("key", child, v) for v in children]))
                 if child in cells and parent in cells:
-                    for w in weeks:
-                        found.append((("cell", parent, p, w), [("cell", child, v, w) for v in children]))
+                    for period in every_period:
+                        found.append((("cell", parent, p, period), [("cell", child, v, period) for v in children]))
+    for cross, (rows, columns) in CROSSES.items():
+        if keys[rows] and keys[columns] and keys[cross]:  # every cell listed, 0 included
+            for r in keys[rows]:
+                found.append((("key", rows, r), [("key", cross, (r, c)) for c in keys[columns]]))
+            for c in keys[columns]:
+                found.append((("key", columns, c), [("key", cross, (r, c)) for r in keys[rows]]))
     missions = {name[1] for name in names if name[0] == "ack"}
     for m in missions:
         found.append((("key", "mission", m), [("ack", m, "n"), ("ack", m, "pending")]))
+        if keys["mission_outcome"]:
+            found.append((("ack", m, "n"), [("key", "mission_outcome", (m, o)) for o in ("acknowledged", "resolved")]))
+            found.append((("ack", m, "pending"), [("key", "mission_outcome", (m, "waiting"))]))
     if missions and keys["status"]:
         statuses = [("key", "status", s) for s in acknowledged if s in keys["status"]]
         found.append((("acknowledged",), [("ack", m, "n") for m in missions]))
@@ -193,7 +250,7 @@ def worked_out(figures: Figures, parents: dict[str, dict],
     for total, parts in relations:
         for name in (total, *parts):
             value = figures.shown.get(name, 0)  # a cell not listed is empty
-            if name == ("acknowledged",):  # how many were acknowledged: not shown as such
+            if name == ("acknowledged",) or name[0] in LATENT:  # not shown as such
                 value = None
             if name not in low:
                 low[name], high[name] = (value, value) if value is not None else (floor(name), top)
@@ -217,6 +274,47 @@ def worked_out(figures: Figures, parents: dict[str, dict],
             if value is None and name in low and low[name] == high[name]}
 
 
+OUTCOME_OF_STATUS = {"open": "waiting", "escalated": "waiting", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def shown_by(shown, dimensions: tuple[str, ...]) -> Figures:
+    """Every figure a report shows through every view of it (gateway.cases.stats.Exact or
+    ForAnalysts): the total, per week and per month, by each dimension and per period, the
+    cross-table, what became of the cases per mission, per channel and in all, and the
+    time-to-acknowledge table. A time shown with a hidden count fails here."""
+    figures = Figures()
+    figures.add(("total",), shown.total())
+    for period in ("week", "month"):
+        for row in shown.by_period(None, period):
+            figures.add(("week", row.period), row.count)
+        for by in dimensions:
+            for row in shown.by_period(by, period):
+                figures.add(("cell", by, row.key, row.period), row.count)
+    for by in dimensions:
+        for row in shown.counts(by):
+            figures.add(("key", by, row.key), row.count)
+    cross = shown.cross()
+    for row in cross.rows:
+        for column in cross.columns:
+            figures.add(("key", "country_category", (row.key, column.key)), cross.cell(row.key, column.key))
+    for of in ("mission", "channel", "all"):
+        for row in shown.outcomes(of):
+            for outcome in ("waiting", "acknowledged", "resolved"):
+                name = ("key", "outcome", outcome) if of == "all" else ("key", f"{of}_outcome", (row.key, outcome))
+                figures.add(name, getattr(row, outcome))
+            figures.add(("total",) if of == "all" else ("key", of, row.key), row.cases)
+            if row.acked is None:
+                assert (row.ack_median, row.ack_p90) == (None, None), row
+            if row.resolved is None:
+                assert (row.resolve_median, row.resolve_p90) == (None, None), row
+    for row in shown.time_to_ack():
+        figures.add(("ack", row.mission, "n"), row.n)
+        figures.add(("ack", row.mission, "pending"), row.pending)
+        if row.n is None:
+            assert (row.median, row.p90) == (None, None), row
+    return figures
+
+
 def parents_of_plan() -> dict[str, dict]:
     """How the dimensions of PLAN nest, as anyone who knows the directory and the policy knows."""
     def city(country: str, typed: str) -> str:
@@ -229,4 +327,5 @@ def parents_of_plan() -> dict[str, dict]:
         "category": {"kind": {c: "agency_complaint" if c in COMPLAINTS else "distress" for _, _, _, c, *_ in PLAN},
                      "priority": {"physical_abuse": "critical", "medical": "critical", "unpaid_wages": "high",
                                   "passport_confiscated": "high", "stranded": "high", "agency_fees": "normal"}},
+        "status": {"outcome": OUTCOME_OF_STATUS},
     }

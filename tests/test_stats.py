@@ -1,6 +1,8 @@
-"""Aggregates (gateway/cases/stats.py) on known data: counts by every dimension, ISO weeks across a
-year's end, times to acknowledge with their median and 90th percentile, the window, and what a
-mission officer's figures cover.
+"""Aggregates (gateway/cases/stats.py) on known data: counts by every dimension, ISO weeks and
+months across a year's end, countries crossed with categories, times to acknowledge and to resolve
+with their median and 90th percentile per mission and per channel, the employer a missing-person
+report names, the window, what a mission officer's figures cover, and what an analyst is shown
+of all of it.
 
 The cases are opened as every channel opens them (`gateway.cases.lifecycle.submit`); only their times are
 then set, so that the figures are known in advance.
@@ -17,6 +19,7 @@ from gateway.cases import stats
 from gateway.cases.access import Viewer
 from gateway.cases.lifecycle import NewCase, submit
 from gateway.store.models import Case, CaseKind, CaseStatus, Person, PersonPhone, Registration, Role, utcnow
+from tests.analysts import open_cases, parents_of_plan, shown_by, worked_out
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 28, 9, 0, tzinfo=UTC)  # a Monday, in ISO week 2026-W53
@@ -37,18 +40,21 @@ def register(services, phone: str, agency: str | None, employer: str | None) -> 
 
 def raise_case(services, phone: str, place: tuple[str, str], category: str, at: datetime,
                waited: float | None = None, person_id: int | None = None,
-               kind: CaseKind = CaseKind.DISTRESS, agency: str | None = None, licence: str | None = None) -> int:
-    """A case opened at `at` and acknowledged `waited` seconds later (None: not yet); `agency` (and
-    its `licence`) as gateway.conversation.complaints records the agency a complaint names."""
-    opened = submit(services, NewCase(kind=kind, category=category, phone=phone, channel="ussd",
+               kind: CaseKind = CaseKind.DISTRESS, agency: str | None = None, licence: str | None = None,
+               channel: str = "ussd", resolved: float | None = None, details: dict | None = None) -> int:
+    """A case opened at `at`, acknowledged `waited` seconds later and resolved `resolved` seconds
+    after opening (None: not yet); `agency` (and its `licence`) as gateway.conversation.complaints
+    records the agency a complaint names."""
+    opened = submit(services, NewCase(kind=kind, category=category, phone=phone, channel=channel,
                                       country=place[0], city=place[1], person_id=person_id,
                                       agency_key=licence or ("name:x" if agency else None), agency=agency,
-                                      details={"licence_number": licence} if licence else None))
+                                      details=details or ({"licence_number": licence} if licence else None)))
     acknowledged = at + timedelta(seconds=waited) if waited is not None else None
+    status = CaseStatus.OPEN if waited is None else CaseStatus.ACKNOWLEDGED if resolved is None else CaseStatus.RESOLVED
     with services.db.transaction() as session:
         session.execute(update(Case).where(Case.id == opened.id).values(
-            created_at=at, acknowledged_at=acknowledged,
-            status=CaseStatus.ACKNOWLEDGED if waited is not None else CaseStatus.OPEN))
+            created_at=at, acknowledged_at=acknowledged, status=status,
+            resolved_at=at + timedelta(seconds=resolved) if resolved is not None else None))
     return opened.id
 
 
@@ -280,3 +286,157 @@ def test_a_complaint_counts_under_the_registered_agency_it_names_by_licence(serv
     services.db.remove()
     figures = stats.report(services.db(), ANALYST, None, None, 3, services.directory)
     assert table(figures.counts("agency")) == [("Sunrise Recruitment Agency", 3), (stats.NOT_REGISTERED, 3)]
+
+
+# --- months, the cross-table, outcomes and times, the employer a report names ---------------------
+
+OPERATOR = Viewer("operator", Role.OPERATOR)
+
+
+def test_months_are_utc_months_and_both_databases_agree(known):
+    # ISO week 2026-W53 runs from Monday 28 December to Sunday 3 January: two months.
+    months = [(w.period, w.key, w.count) for w in stats.weekly(known, EVERYONE, since=T0, period="month")]
+    assert months == [("2026-12", None, 4), ("2027-01", None, 5)]
+    by_mission = [(w.period, w.key, w.count) for w in stats.weekly(known, EVERYONE, "mission", since=T0,
+                                                                   period="month")]
+    assert by_mission == [("2026-12", "sa-riyadh", 4), ("2027-01", "ae-dubai", 2), ("2027-01", "sa-riyadh", 2),
+                          ("2027-01", None, 1)]
+    # One pass gives the weeks and the months of a dimension from the same counts per day.
+    found = stats.in_one_pass(known, EVERYONE, [("day", "mission"), ("month", "mission"), ("month",)], since=T0)
+    assert found[("month", "mission")] == stats.weekly(known, EVERYONE, "mission", since=T0, period="month")
+    assert found[("day", "mission")] == stats.weekly(known, EVERYONE, "mission", since=T0)
+    assert [(w.period, w.count) for w in found[("month",)]] == [("2026-12", 4), ("2027-01", 5)]
+    shown = stats.report(known, OPERATOR, T0, None, 3, None)
+    assert shown.by_period("mission", "month") == found[("month", "mission")]
+    with pytest.raises(ValueError):
+        shown.by_period("mission", "fortnight")
+
+
+def test_an_analyst_counts_the_same_months_as_staff(known, services):
+    figures = stats.report(known, ANALYST, T0, None, 1, services.directory)  # k = 1: nothing hidden
+    assert [(w.period, w.count) for w in figures.by_period(None, "month")] == [("2026-12", 4), ("2027-01", 5)]
+    exact = stats.weekly(known, OPERATOR, "mission", since=T0, period="month")
+    assert sorted(figures.by_period("mission", "month"), key=repr) == sorted(exact, key=repr)
+    assert figures.by_period("mission", "week") == figures.weekly("mission")
+
+
+def test_countries_are_crossed_with_categories(known, services):
+    cross = stats.report(known, OPERATOR, T0, None, 3, services.directory).cross()
+    assert [(row.key, row.count) for row in cross.rows] == [("SA", 6), ("AE", 2), ("ET", 1)]
+    assert (cross.cell("SA", "unpaid_wages"), cross.cell("SA", "physical_abuse"), cross.cell("AE", "unpaid_wages"),
+            cross.cell("AE", "missing_person"), cross.cell("ET", "stranded"), cross.cell("ET", "medical")) == \
+        (2, 2, 1, 1, 1, 0)
+    for row in cross.rows:  # every row and every column adds up to its total
+        assert sum(cross.cell(row.key, column.key) for column in cross.columns) == row.count
+    for column in cross.columns:
+        assert sum(cross.cell(row.key, column.key) for row in cross.rows) == column.count
+    assert cross.total == 9
+    analysts = stats.report(known, ANALYST, T0, None, 1, services.directory).cross()
+    assert analysts.cells == {(r.key, c.key): cross.cell(r.key, c.key) for r in cross.rows for c in cross.columns}
+
+
+@pytest.fixture
+def timed(services):
+    """Riyadh by USSD: acknowledged after 60, 120 and 300 s, the last two resolved after 1 and 3
+    hours, and one waiting. Dubai by WhatsApp: acknowledged after 30 s and resolved after 2 hours,
+    and one waiting. Jeddah by SMS: one acknowledged after 600 s."""
+    riyadh, dubai, jeddah = ("SA", "Riyadh"), ("AE", "Dubai"), ("SA", "Jeddah")
+    hour = 3600
+    for n, (place, channel, waited, resolved) in enumerate([
+            (riyadh, "ussd", 60, None), (riyadh, "ussd", 120, hour), (riyadh, "ussd", 300, 3 * hour),
+            (riyadh, "ussd", None, None), (dubai, "whatsapp", 30, 2 * hour), (dubai, "whatsapp", None, None),
+            (jeddah, "sms", 600, None)]):
+        raise_case(services, f"+2547210001{n:02d}", place, "unpaid_wages", T0 + timedelta(hours=n), waited,
+                   channel=channel, resolved=resolved)
+    services.db.remove()
+    return services.db()
+
+
+def test_what_became_of_the_cases_and_how_long_they_took(timed):
+    found = stats.timings(timed, OPERATOR, since=T0)
+    missions = {row.key: row for row in found["mission"]}
+    assert list(missions) == ["ae-dubai", "sa-jeddah", "sa-riyadh"]
+    riyadh = missions["sa-riyadh"]
+    assert (riyadh.cases, riyadh.waiting, riyadh.acknowledged, riyadh.resolved, riyadh.acked) == (4, 1, 1, 2, 3)
+    # Waits 60, 120, 300: p90 is 120 + 0.8 x 180; resolved after 3600 and 10800: p90 is 3600 + 0.9 x 7200.
+    assert (riyadh.ack_median, riyadh.ack_p90) == (120, pytest.approx(264))
+    assert (riyadh.resolve_median, riyadh.resolve_p90) == (7200, pytest.approx(10080))
+    dubai = missions["ae-dubai"]
+    assert (dubai.cases, dubai.waiting, dubai.acknowledged, dubai.resolved, dubai.ack_median, dubai.resolve_median) \
+        == (2, 1, 0, 1, 30, 7200)
+    channels = {row.key: row for row in found["channel"]}
+    assert list(channels) == ["sms", "ussd", "whatsapp"]
+    assert (channels["ussd"].cases, channels["ussd"].resolve_median) == (4, 7200)
+    assert (channels["sms"].acked, channels["sms"].ack_median, channels["sms"].resolve_median) == (1, 600, None)
+    (everyone,) = found["all"]
+    assert (everyone.cases, everyone.waiting, everyone.acknowledged, everyone.resolved) == (7, 2, 2, 3)
+    assert (everyone.ack_median, everyone.resolve_median) == (120, 7200)  # of 30, 60, 120, 300, 600; of 1, 2, 3 h
+    # The time-to-acknowledge table is the same figures.
+    assert stats.time_to_ack(timed, OPERATOR, since=T0) == [row.ack_times for row in found["mission"]]
+    assert stats.timings(timed, OPERATOR, since=T0 + timedelta(days=30)) == {"mission": [], "channel": [], "all": []}
+    shown = stats.report(timed, OPERATOR, T0, None, 3, None)
+    assert shown.outcomes("channel") == found["channel"] and shown.time_to_ack() == stats.time_to_ack(timed, OPERATOR,
+                                                                                                      since=T0)
+
+
+def test_an_analyst_is_shown_a_time_only_with_its_count(timed, services):
+    exact = stats.timings(timed, OPERATOR, since=T0)
+    assert [row for of in ("mission", "channel", "all") for row in
+            stats.report(timed, ANALYST, T0, None, 1, services.directory).outcomes(of)] == \
+        [row for of in ("mission", "channel", "all") for row in exact[of]]  # k = 1: the same
+    shown = stats.report(timed, ANALYST, T0, None, 3, services.directory)
+    rows = [row for of in ("mission", "channel", "all") for row in shown.outcomes(of)]
+    assert any(row.acked is None for row in rows)  # 7 cases: most counts are below 3
+    for row in rows:
+        for count in (row.cases, row.waiting, row.acknowledged, row.resolved, row.acked):
+            assert count is None or count == 0 or count >= 3, row
+        if row.acked is None:
+            assert (row.ack_median, row.ack_p90) == (None, None), row
+        if row.resolved is None:
+            assert (row.resolve_median, row.resolve_p90) == (None, None), row
+
+
+def test_a_missing_person_report_counts_under_the_employer_it_names(services):
+    # The reporter is registered, with an employer of their own: the report is about someone else.
+    reporter = register(services, "+254720000021", None, "Mama Fatuma Traders")
+    worker = register(services, "+254720000022", None, "abdullah al saud")
+    riyadh = ("SA", "Riyadh")
+    raise_case(services, "+254721000021", riyadh, "missing_person", T0, kind=CaseKind.MISSING_PERSON,
+               person_id=reporter, details={"name": "Test Missing", "employer": "Abdullah  Al Saud"})
+    raise_case(services, "+254721000022", riyadh, "physical_abuse", T0 + DAY, person_id=worker)
+    raise_case(services, "+254721000023", riyadh, "missing_person", T0 + 8 * DAY, kind=CaseKind.MISSING_PERSON,
+               details={"name": "Test Missing", "employer": None})  # the reporter did not know it
+    raise_case(services, "+254721000024", riyadh, "unpaid_wages", T0 + 8 * DAY, person_id=reporter)
+    services.db.remove()
+    session = services.db()
+    expected = [("Abdullah Al Saud", 2), ("Mama Fatuma Traders", 1), (None, 1)]
+    assert table(stats.counts(session, OPERATOR, "employer")) == expected
+    assert [(w.period, w.key, w.count) for w in stats.weekly(session, OPERATOR, "employer")] == [
+        ("2026-W53", "Abdullah Al Saud", 2), ("2027-W01", "Mama Fatuma Traders", 1), ("2027-W01", None, 1)]
+    found = stats.in_one_pass(session, OPERATOR, [(), ("employer",), ("month", "employer"), ("country",)])
+    assert table(found[("employer",)]) == expected and found[()] == 4
+    assert [(w.period, w.key, w.count) for w in found[("month", "employer")]] == [
+        ("2026-12", "Abdullah Al Saud", 2), ("2027-01", "Mama Fatuma Traders", 1), ("2027-01", None, 1)]
+    assert table(stats.report(session, OPERATOR, None, None, 3, None).counts("employer")) == expected
+    with pytest.raises(stats.NotForAnalysts):
+        stats.report(session, ANALYST, None, None, 3, services.directory).counts("employer")
+
+
+def test_no_small_count_of_an_analysts_release_can_be_worked_out_from_all_its_views(services):
+    """Every view of a window (weeks and months, every dimension, the cross-table, the outcomes, the
+    time-to-acknowledge table) is one release: together they give away no small count."""
+    open_cases(services)
+    session, period = services.db(), (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 23, tzinfo=UTC))
+    dimensions = stats.ForAnalysts.dimensions
+    analyst = shown_by(stats.report(session, ANALYST, *period, 3, services.directory), dimensions)
+    staff = shown_by(stats.report(session, OPERATOR, *period, 3, services.directory), dimensions)
+    assert analyst.shown[("total",)] == 28 and analyst.small(3) == [], analyst.small(3)
+    assert staff.small(3) and None not in staff.shown.values()
+    assert any(value is None for name, value in analyst.shown.items() if name[1:2] == ("country_category",))
+    for name, value in analyst.shown.items():  # what is shown is exact
+        if value is not None and name in staff.shown:
+            assert staff.shown[name] == value, name
+    pinned = worked_out(analyst, parents_of_plan(), ("acknowledged", "resolved"))
+    for name, value in pinned.items():  # the attacker's relations hold: what it pins is the truth
+        assert staff.shown.get(name, value) == value, name
+    assert {name: value for name, value in pinned.items() if 0 < value < 3} == {}
