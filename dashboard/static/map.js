@@ -278,7 +278,11 @@
       button.dataset.key = place.key;
       button.textContent = placeName(place) + " · " + cases(place);
       if (place.crisis) button.append(" ", badge("CRISIS", "critical"));
-      button.addEventListener("click", () => choose(place.key, mapBox.dataset.seesPeople === "yes"));
+      button.addEventListener("click", () => {
+        choose(place.key, mapBox.dataset.seesPeople === "yes");
+        const marker = markers.get(place.key);  // inside a cluster: zoom until it stands alone
+        if (marker && clusters.hasLayer(marker)) clusters.zoomToShowLayer(marker);
+      });
       item.append(button);
       panel.list.append(item);
     }

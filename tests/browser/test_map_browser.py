@@ -188,3 +188,17 @@ def test_an_analysts_cluster_adds_up_only_the_counts_shown(page, live, user, ser
         settle(page)
     assert cluster_of(page, "AE/Dubai") == {"keys": ["AE/Abu Dhabi", "AE/Dubai"], "count": "3+", "crises": 0,
                                             "label": None}
+
+
+def test_a_place_chosen_from_the_list_is_shown_out_of_its_cluster(page, live, user, services):
+    for n, city in enumerate(("Riyadh", "Dammam", "Khobar", "Dhahran", "Jubail")):
+        open_case(services, n, "SA", city)
+    sign_in(page, live, *user("amina", Role.OPERATOR), path="/dashboard/map")
+    settle(page)
+    for _ in range(2):  # the Gulf's zoom: every Saudi place inside one cluster
+        page.locator(".leaflet-control-zoom-out").click()
+        settle(page)
+    expect(page.locator("#map path.place-marker[data-place='SA/Khobar']")).to_have_count(0)
+    page.locator("#place-list button[data-key='SA/Khobar']").click()
+    expect(page.locator("#map path.place-marker[data-place='SA/Khobar']")).to_have_count(1, timeout=10_000)
+    expect(page.locator("#place-title")).to_contain_text("Khobar")
