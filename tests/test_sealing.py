@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from config.settings import Settings
 from gateway.store import crypto, rotation, spool
 from gateway.store.crypto import Keyring, SealError
 from gateway.store.db import upgrade
 from gateway.store.models import Case, InboundMessage, PersonPhone, Registration
-from tests.channels import CODE, Chat
+from tests.channels import Chat
 from tests.rows import fresh
 from tests.test_ussd_journeys import REGISTRATION
 
