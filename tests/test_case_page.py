@@ -98,3 +98,22 @@ def test_times_on_the_case_page_are_the_viewers_with_utc_on_hover(app, services)
     stamps = re.findall(r'<time datetime="([^"]+)" title="([^"]+) UTC">([^<]+)', page)
     assert stamps and all(at.endswith("Z") for at, _, _ in stamps)
     assert "UTC</td>" not in page and "(UTC)" not in page
+
+
+def test_a_person_the_reporter_says_must_not_be_contacted_gets_no_link_to_call(operator, services):
+    """Someone reports a friend in danger and says contacting her would endanger her: her number
+    is shown, never as a link an officer might tap."""
+    opened = submit(services, NewCase(
+        kind=CaseKind.DISTRESS, category="physical_abuse", phone=REPORTER, channel="ussd", country="SA",
+        city="Riyadh", unverified=True,
+        details={"reported_by": REPORTER, "relation": "friend", "name": "Akinyi", "their_phone": MISSING,
+                 "contact_them": False}))
+    subject = section(page_of(operator, opened.reference), "subject")
+    assert MISSING in subject and f'href="tel:{MISSING}"' not in subject and "wa.me" not in subject
+    assert "the phone may be watched" in subject
+    allowed = submit(services, NewCase(
+        kind=CaseKind.DISTRESS, category="physical_abuse", phone=REPORTER, channel="ussd", country="SA",
+        city="Riyadh", unverified=True,
+        details={"reported_by": REPORTER, "relation": "friend", "name": "Akinyi", "their_phone": "+966533000333",
+                 "contact_them": True}))
+    assert 'href="tel:+966533000333"' in section(page_of(operator, allowed.reference), "subject")
