@@ -87,7 +87,7 @@ def error_page(error: HTTPException):
     too), a page in the dashboard's style for a person, one plain line for a provider's webhook."""
     if request.path.startswith("/api/"):
         return {"error": error.description, "status": error.code}, error.code
-    if request.path.startswith(("/ussd/", "/sms/", "/whatsapp/", "/twilio/", "/africastalking/")):
+    if request.path.startswith(("/ussd/", "/sms/", "/whatsapp/", "/twilio/")):  # the webhooks' blueprints
         return Response(f"{error.code} {error.name}: {error.description}", error.code, mimetype="text/plain")
     if "viewer" not in g and request.path.startswith("/dashboard/"):  # no page matched: nobody looked yet
         g.viewer = signed_in_viewer()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from gateway.reference.wording import CATEGORY_LABELS
-from gateway.store.models import Case, CaseEvent, CaseKind, CaseStatus
+from gateway.store.models import Case, CaseEvent, CaseKind
 
 EVENTS = {
     "opened": "opened", "message_in": "message from the person", "message_out": "message sent",
@@ -38,8 +38,12 @@ FIELDS = {  # what an `updated` event or a report's details name, in words
     "duress": "duress PIN used", "reported_by": "reported by", "source": "raised from",
     "asking": "still answering the SOS questions",
 }
-CHANNELS = {"ussd": "USSD", "sms": "SMS", "whatsapp": "WhatsApp", "dashboard": "the dashboard", "api": "the API"}
+CHANNELS = {"ussd": "USSD", "sms": "SMS", "whatsapp": "WhatsApp", "dashboard": "Dashboard", "api": "API"}  # reports too
 HIDDEN = {"message_id", "attempt"}  # internal, or said another way
+
+
+def _mission(mission_id: str | None, missions: dict[str, str]) -> str:
+    return missions.get(mission_id, mission_id) if mission_id else "Response Centre only"
 
 
 def _said(key: str, value, missions: dict[str, str]) -> str:
@@ -48,7 +52,7 @@ def _said(key: str, value, missions: dict[str, str]) -> str:
     elif key == "category":
         value = CATEGORY_LABELS.get(value, value)
     elif key in ("mission", "from", "to"):
-        value = missions.get(value, value) if value else "Response Centre only"
+        value = _mission(value, missions)
     return f"{FIELDS.get(key, key.replace('_', ' '))}: {value}"
 
 
@@ -74,8 +78,7 @@ def event_lines(event: CaseEvent, missions: dict[str, str]) -> list[str]:
     if kind == "delivery_failed":
         return [f"no alert at level {data.get('level', '?')} was delivered: the supervisors were told"]
     if kind == "reassigned":
-        return [f"from {_said('from', data.get('from'), missions).split(': ', 1)[1]} "
-                f"to {_said('to', data.get('to'), missions).split(': ', 1)[1]}"]
+        return [f"from {_mission(data.get('from'), missions)} to {_mission(data.get('to'), missions)}"]
     if kind == "assigned":
         return [f"to {data['to']}" if data.get("to") else "to nobody"] + ([f"was {data['from']}"] if data.get("from") else [])
     if kind in ("acknowledged", "resolved") and "by" in data:
@@ -116,7 +119,3 @@ def map_links(latitude: float, longitude: float) -> dict[str, str]:
     return {"geo": f"geo:{latitude:.6f},{longitude:.6f}?q={latitude:.6f},{longitude:.6f}",
             "osm": f"https://www.openstreetmap.org/?mlat={latitude:.6f}&mlon={longitude:.6f}#map=16/"
                    f"{latitude:.6f}/{longitude:.6f}"}
-
-
-def waiting(case: Case) -> bool:
-    return case.status in (CaseStatus.OPEN, CaseStatus.ESCALATED)

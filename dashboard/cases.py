@@ -11,7 +11,7 @@ from sqlalchemy import false, or_, select
 
 from dashboard import bp, case_view
 from dashboard.auth import require, services
-from dashboard.queue import PAGE_SIZE, STAFF, status_label, time_left
+from dashboard.queue import PAGE_SIZE, STAFF, WAITING, status_label, time_left
 from gateway.cases import checkins, officers
 from gateway.cases.lifecycle import normalise_reference, reassign
 from gateway.cases.notices import message_person
@@ -28,9 +28,10 @@ def find_case(reference: str) -> Case | None:
     return services().db().scalar(select(Case).where(Case.reference == normal)) if normal else None
 
 
-def visible_case(reference: str) -> Case:
-    """The case, if this viewer may see it; otherwise 404, as for a case that does not exist."""
-    case = find_case(reference)
+def visible_case(reference: str, case: Case | None = None) -> Case:
+    """The case (`case`, when already found), if this viewer may see it; otherwise 404, as for a
+    case that does not exist."""
+    case = case or find_case(reference)
     if case is None or not g.viewer.may_see(case):
         audit.log(services(), g.viewer.name, "case_not_shown", reference[:20], request.remote_addr)
         abort(404)
@@ -77,11 +78,10 @@ def acting_name(case: Case) -> str:
 @require(*STAFF)
 def case_page(reference: str):
     found = find_case(reference)
-    if found is not None and not g.viewer.may_see(found):
-        moved = moved_from_here(found)
-        if moved is not None:
-            return past_case_page(found, moved)
-    case = visible_case(reference)
+    moved = moved_from_here(found) if found is not None and not g.viewer.may_see(found) else None
+    if moved is not None:
+        return past_case_page(found, moved)
+    case = visible_case(reference, found)
     db = services().db()
     events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)).all()
     messages = db.scalars(select(OutboundMessage).where(OutboundMessage.case_id == case.id)
@@ -109,6 +109,7 @@ def case_page(reference: str):
 
 
 ACTIONS = ("acknowledge", "note", "resolve", "reassign", "message", "checkins", "assign")
+CHECKIN_CHOICES = (0, 1, 3, 7, 14, 30)  # days; 0 stops them
 
 
 def assignable(case: Case) -> list[str]:
@@ -118,7 +119,6 @@ def assignable(case: Case) -> list[str]:
         User.role.in_([Role.OPERATOR, Role.ADMIN]),
         (User.role == Role.MISSION) & (User.mission_id == case.mission_id) if case.mission_id else false()))
     return list(services().db().scalars(query.order_by(User.username)))
-CHECKIN_CHOICES = (0, 1, 3, 7, 14, 30)  # days; 0 stops them
 
 
 @bp.post("/queue/acknowledge")
@@ -129,12 +129,14 @@ def acknowledge_many():
     done, skipped = [], []
     for reference in request.form.getlist("reference")[:PAGE_SIZE]:
         case = find_case(reference)
-        if case is None or not g.viewer.may_see(case):
-            skipped.append(reference[:20])
+        visible = case is not None and g.viewer.may_see(case)
+        if not visible or case.status not in WAITING:
+            skipped.append(case.reference if visible else reference[:20])
             continue
         result = officers.acknowledge(services(), case.id, g.viewer.name, acting_name(case), "", "dashboard")
         audit.log(services(), g.viewer.name, "acknowledge", case.reference, request.remote_addr, result=result)
-        (done if " acknowledged by " in result and "already" not in result else skipped).append(case.reference)
+        # Someone may have acknowledged it since the queue was drawn: then officers says "already".
+        (done if "escalation stopped" in result else skipped).append(case.reference)
     if done:
         flash(f"Acknowledged {len(done)} case{'s' if len(done) != 1 else ''}: {', '.join(done)}.", "info")
     if skipped:

@@ -59,13 +59,25 @@ def filters() -> dict[str, str]:
 @dataclass(frozen=True)
 class QueuePage:
     cases: list[Case]
-    total: int  # every case the filters match
-    overdue: int  # of them, waiting past their deadline
-    waiting: int  # of them, not acknowledged
+    totals: dict[str, int]  # the summary (`summary`): the page starts from it
     page: int  # 1-based
     pages: int
-    newest: int  # the newest case's id: the page announces cases after it
-    totals: dict[str, int]  # the summary the page starts from (`summary`)
+
+    @property
+    def total(self) -> int:  # every case the filters match
+        return self.totals["total"]
+
+    @property
+    def overdue(self) -> int:  # of them, waiting past their deadline
+        return self.totals["overdue"]
+
+    @property
+    def waiting(self) -> int:  # of them, not acknowledged
+        return self.totals["waiting"]
+
+    @property
+    def newest(self) -> int:  # the newest case's id: the page announces cases after it
+        return self.totals["newest"]
 
     @property
     def first(self) -> int:
@@ -131,7 +143,7 @@ def queue_page(chosen: dict[str, str], page: int, now: datetime) -> QueuePage:
         rest = or_(Case.status.not_in(WAITING), Case.ack_deadline.is_(None), Case.ack_deadline >= now)
         cases += db.scalars(_matching(select(Case), chosen).where(rest).order_by(*QUEUE_ORDER)
                             .offset(max(start - overdue, 0)).limit(PAGE_SIZE - len(cases))).all()
-    return QueuePage(cases, totals["total"], overdue, totals["waiting"], page, pages, totals["newest"], totals)
+    return QueuePage(cases, totals, page, pages)
 
 
 def time_left(case: Case, now) -> tuple[str, bool]:

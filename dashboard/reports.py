@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Response, abort, g, render_template, request, url_for
 
 from dashboard import bp, charts
+from dashboard.case_view import CHANNELS
 from dashboard.auth import services
 from gateway.cases import stats
 from gateway.reference.places import country_name
@@ -33,7 +34,6 @@ from gateway.store.models import Role, utcnow
 
 REPORT_DIMENSIONS = ("country", "city", "mission", "category", "kind", "channel", "agency", "employer")
 HIDDEN = "x"  # a count hidden from an analyst, in the page and the CSV
-STAFF = (Role.OPERATOR, Role.MISSION, Role.ADMIN)
 TOP = 5  # values of a stacked chart with a colour of their own; the rest are "other"
 LONGEST_BARS = 15  # bars of a horizontal chart; the table has the rest
 
@@ -42,7 +42,6 @@ DIMENSION_NAMES = {"country": "Country", "city": "City", "mission": "Mission", "
                    "status": "Status", "priority": "Priority"}
 KIND_NAMES = {"distress": "SOS (distress)", "missing_person": "Missing person", "death": "Death abroad",
               "agency_complaint": "Complaint about an agency", "check_in_missed": "Missed check-in"}
-CHANNEL_NAMES = {"ussd": "USSD", "sms": "SMS", "whatsapp": "WhatsApp", "dashboard": "Dashboard", "api": "API"}
 # A table's heading must stay short: the alert's words where they are long.
 SHORT_CATEGORIES = {"duress": "Silent alarm (duress PIN)", "check_in_missed": "Missed check-in"}
 UNKNOWN = {"country": "Country not known", "city": "City not known", "mission": "Response Centre only (no mission)",
@@ -129,7 +128,7 @@ class Labels:
         if by == "kind":
             return KIND_NAMES.get(key, _sentence(key.replace("_", " ")))
         if by == "channel":
-            return CHANNEL_NAMES.get(key, key)
+            return CHANNELS.get(key, key)
         if by == "agency" and key == stats.NOT_REGISTERED:
             return "Not in the regulator's register"
         if by in ("status", "priority"):

@@ -13,9 +13,8 @@ from sqlalchemy import false, or_, select
 
 from dashboard import bp
 from dashboard.auth import require, services
-from dashboard.cases import moved_from_here
+from dashboard.cases import find_case, moved_from_here
 from dashboard.queue import STAFF, status_label
-from gateway.cases.lifecycle import normalise_reference
 from gateway.people.search import numbers, registrations_matching
 from gateway.reference.wording import CATEGORY_LABELS
 from gateway.store import audit
@@ -63,9 +62,8 @@ def search():
     text = _query()
     if not text:
         return render_template("dashboard/search.html", q="", rows=[], cases={}, phones={})
-    reference = normalise_reference(text)
-    if reference and " " not in text:
-        case = services().db().scalar(select(Case).where(Case.reference == reference))
+    if " " not in text:
+        case = find_case(text)
         if case is not None and (g.viewer.may_see(case) or moved_from_here(case) is not None):
             audit.log(services(), g.viewer.name, "search", case.reference, request.remote_addr, found=1)
             return redirect(url_for("dashboard.case_page", reference=case.reference), code=303)

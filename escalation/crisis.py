@@ -39,9 +39,8 @@ def detect(services, now=None) -> list[int]:
         # A city as people type it ("Riyadh", "riyadh ", "RIYADH") is one place: one crisis, one alert.
         places: dict[tuple, list] = {}  # (country, folded city or None) -> [count, last, critical, spellings]
         for country, city, count, last, critical in groups:
-            for key in ((country, fold(city) or None) if city else None, (country, None)):
-                if key is None:
-                    continue
+            folded = fold(city) if city else ""
+            for key in ((country, folded), (country, None)) if folded else ((country, None),):
                 figures = places.setdefault(key, [0, last, 0, Counter()])
                 figures[0] += count
                 figures[1] = max(figures[1], last)
@@ -74,7 +73,9 @@ def detect(services, now=None) -> list[int]:
             alerts += [OutboundMessage(recipient=phone, channel="sms", body=body, purpose="crisis",
                                        idempotency_key=f"crisis:{crisis.id}:{phone}")
                        for phone in directory.response_centre_phones]
-            log.warning("crisis declared in %s: %d distress cases in %d min", place, count, minutes)
+            # A city is typed by the public: the log names the country and crisis, never what was typed.
+            log.warning("crisis %d declared in %s (%s): %d distress cases in %d min", crisis.id, country,
+                        "a city" if city else "the whole country", count, minutes)
         for calmed in open_crises.values():  # no longer above its threshold within the window
             calmed.ended_at = now
         session.add_all(alerts)

@@ -315,7 +315,8 @@ def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
     if not candidates:
         return {}
     session = services.db()
-    crises = session.execute(select(Crisis.id, Crisis.country, Crisis.city).where(Crisis.ended_at.is_(None))).all()
+    crises = [(crisis_id, country, fold(city) if city else None) for crisis_id, country, city in session.execute(
+        select(Crisis.id, Crisis.country, Crisis.city).where(Crisis.ended_at.is_(None)))]
     if not crises:
         return {}
     cases = {c.id: c for c in session.scalars(select(Case).where(
@@ -324,7 +325,7 @@ def crisis_summarised(services, chunk: list[OutboundMessage]) -> dict[int, int]:
     for message in candidates:
         case = cases.get(message.case_id)
         for crisis_id, country, city in crises:
-            if case is not None and case.country == country and (city is None or fold(case.city or "") == fold(city)):
+            if case is not None and case.country == country and (city is None or fold(case.city or "") == city):
                 found[message.id] = crisis_id
     return found
 

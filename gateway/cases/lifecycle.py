@@ -263,9 +263,9 @@ def update_case(services, case_id: int, changes: Changes, actor: str, channel: s
         if mission and mission.id != case.mission_id and case.status != CaseStatus.RESOLVED:
             before = case.mission_id
             done["mission"] = case.mission_id = mission.id
-            # A place first learnt keeps the clock the Response Centre has run since the opening.
-            new_alerts += hand_over(session, case, before, directory, policy, now, fresh=before is not None)
             sent = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
+            # A place first learnt keeps the clock the Response Centre has run since the opening.
+            new_alerts += hand_over(session, case, before, directory, policy, now, fresh=before is not None, told=sent)
             body = alert_text(case.as_row(), mission.name, directory)
             level = max(case.escalation_level, 1)
             for phone in mission.phones:
@@ -318,11 +318,13 @@ def _update_centre(session, case: Case, body: str, level: int, mission_id: str, 
     return updates
 
 
-def hand_over(session, case: Case, before: str | None, directory, policy, now, fresh: bool) -> list[OutboundMessage]:
+def hand_over(session, case: Case, before: str | None, directory, policy, now, fresh: bool,
+              told: set[str] | None = None) -> list[OutboundMessage]:
     """The case now belongs to `case.mission_id` instead of `before`. A mission it moves to gets
     (when `fresh`) the whole time to acknowledge it, not what was left of another's; the mission it
-    left is told that it moved, and keeps a read-only view (PastMission) of what it was sent.
-    Returns the notices, added to the session."""
+    left is told that it moved (those of its numbers in `told`, the case's recipients, read here
+    when not given), and keeps a read-only view (PastMission) of what it was sent. Returns the
+    notices, added to the session."""
     if fresh and case.status in (CaseStatus.OPEN, CaseStatus.ESCALATED) and case.mission_id is not None:
         case.ack_deadline = now + policy.ack_within(case.priority)
     left = directory.mission(before)
@@ -330,7 +332,8 @@ def hand_over(session, case: Case, before: str | None, directory, policy, now, f
         return []
     moves = session.scalar(select(func.count(PastMission.id)).where(PastMission.case_id == case.id))
     session.add(PastMission(case_id=case.id, mission_id=before, moved_to=case.mission_id, left_at=now))
-    told = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
+    if told is None:
+        told = set(session.scalars(select(OutboundMessage.recipient).where(OutboundMessage.case_id == case.id)))
     to = directory.mission(case.mission_id)
     body = fit(f"MOVED {case.reference}: now with {to.name if to else directory.response_centre_name + ' only'} "
                f"({place(case.as_row())}). Nothing more is needed from {left.name}; what you were sent stays "
