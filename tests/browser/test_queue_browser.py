@@ -44,10 +44,12 @@ def test_a_reference_typed_in_the_box_on_any_page_opens_the_case(page, live, use
     reference = raise_sos(dial, "+254711000013")
     sign_in(page, live, *user("amina", Role.OPERATOR))
     page.get_by_test_id("nav-map").click()
+    page.wait_for_load_state("load")  # leaving a page before its files arrive cancels them
     page.get_by_test_id("search-box").fill(reference.lower())
     page.get_by_test_id("search-box").press("Enter")
     expect(page).to_have_url(re.compile(f"/dashboard/cases/{reference}$"))
     assert reference.lower() not in page.url
+    page.wait_for_load_state("load")
     page.get_by_test_id("search-box").fill("+254711000013")
     page.get_by_test_id("search-box").press("Enter")
     expect(page.get_by_test_id("search-cases")).to_contain_text(reference)
